@@ -1,0 +1,2 @@
+// Placeholder entry point; the simulator is built out in its own change.
+return 0;
