@@ -1,0 +1,97 @@
+namespace LlmProxy.Configuration;
+
+/// <summary>
+/// The <c>LlmProxy</c> configuration section: tenants, model routes and gateway-wide limits.
+/// Bound from appsettings.json, optional files under config/, and environment variables
+/// (<c>LlmProxy__Section__Key</c>).
+/// </summary>
+public sealed class LlmProxyOptions
+{
+    public const string SectionName = "LlmProxy";
+
+    /// <summary>Largest accepted request body in bytes. The default is 10 MiB (images inline as data URLs are large).</summary>
+    public long MaxRequestBodyBytes { get; set; } = 10 * 1024 * 1024;
+
+    /// <summary>SHA-256 hashes (hex) of the admin keys, which are distinct from tenant keys. The default is none: admin endpoints are closed.</summary>
+    public Dictionary<string, string> AdminKeys { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Tenants by name.</summary>
+    public Dictionary<string, TenantOptions> Tenants { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Client-facing model names and the deployments that serve them.</summary>
+    public Dictionary<string, ModelRouteOptions> Models { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>The in-process simulator used by the quick start.</summary>
+    public EmbeddedSimulatorOptions Simulator { get; set; } = new();
+}
+
+public sealed class TenantOptions
+{
+    /// <summary>API keys of this tenant: key id (shown in logs and usage records) to the SHA-256 hex of the key.</summary>
+    public Dictionary<string, string> Keys { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Models this tenant may use. Empty (the default) means every configured model.</summary>
+    public List<string> AllowedModels { get; set; } = [];
+}
+
+public sealed class ModelRouteOptions
+{
+    /// <summary>Deployments by id. Ids are unique across all models: breakers and statistics are kept per deployment.</summary>
+    public Dictionary<string, DeploymentOptions> Deployments { get; set; } = new(StringComparer.Ordinal);
+}
+
+public sealed class DeploymentOptions
+{
+    /// <summary>Provider type: <c>openai</c> (OpenAI or any OpenAI-compatible server) or <c>bedrock</c>.</summary>
+    public string Provider { get; set; } = "";
+
+    /// <summary>Base URL of the upstream API, e.g. <c>https://api.openai.com/v1</c>.</summary>
+    public string? BaseUrl { get; set; }
+
+    /// <summary>The model id the upstream knows; defaults to the client-facing model name.</summary>
+    public string? UpstreamModel { get; set; }
+
+    /// <summary>
+    /// Name of the environment variable holding the upstream API key. The secret itself never appears in
+    /// configuration files. A deployment whose variable is unset is disabled (with a warning at startup).
+    /// </summary>
+    public string? ApiKeyEnv { get; set; }
+
+    /// <summary>Fallback order: lower numbers are tried first. The default is 0.</summary>
+    public int Priority { get; set; }
+
+    /// <summary>Share of traffic among deployments of the same priority. The default is 1.</summary>
+    public int Weight { get; set; } = 1;
+
+    public DeploymentTimeoutOptions Timeouts { get; set; } = new();
+
+    /// <summary>AWS region (Bedrock).</summary>
+    public string? Region { get; set; }
+
+    /// <summary>Provider-specific settings that are not common to all providers.</summary>
+    public Dictionary<string, string> Settings { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+}
+
+public sealed class DeploymentTimeoutOptions
+{
+    /// <summary>TCP/TLS connect timeout. The default is 5 seconds.</summary>
+    public TimeSpan Connect { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Longest wait for the upstream's response headers, and then for each next piece of the body
+    /// (an idle timeout while streaming). The default is 120 seconds.
+    /// </summary>
+    public TimeSpan FirstByte { get; set; } = TimeSpan.FromSeconds(120);
+
+    /// <summary>Whole upstream exchange, body included. The default is 10 minutes.</summary>
+    public TimeSpan Total { get; set; } = TimeSpan.FromMinutes(10);
+}
+
+public sealed class EmbeddedSimulatorOptions
+{
+    /// <summary>Start the simulator inside the gateway process. The default is false; the shipped appsettings.json turns it on for the quick start.</summary>
+    public bool Enabled { get; set; }
+
+    /// <summary>Loopback URL the embedded simulator listens on. The default is http://127.0.0.1:8091.</summary>
+    public string Url { get; set; } = "http://127.0.0.1:8091";
+}

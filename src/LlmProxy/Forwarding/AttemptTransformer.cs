@@ -1,0 +1,174 @@
+using System.Buffers;
+using System.Net.Http.Headers;
+using LlmProxy.OpenAi;
+using LlmProxy.Pipeline;
+using LlmProxy.Providers;
+using LlmProxy.Routing;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace LlmProxy.Forwarding;
+
+/// <summary>
+/// YARP transform for one upstream attempt. The request is built from the translated body (the client's
+/// headers, its gateway key first of all, are never copied); the response is classified before anything
+/// reaches the client, so a failing deployment can still be replaced by the next one.
+/// </summary>
+internal sealed class AttemptTransformer : HttpTransformer
+{
+    /// <summary>Largest upstream body the gateway buffers: a non-streamed completion or an error.</summary>
+    private const int MaxBufferedResponseBytes = 32 * 1024 * 1024;
+    private const int MaxErrorBodyBytes = 64 * 1024;
+    private static readonly MediaTypeHeaderValue JsonContentType = new("application/json");
+    private static readonly MediaTypeWithQualityHeaderValue AcceptJson = new("application/json");
+    private static readonly MediaTypeWithQualityHeaderValue AcceptEventStream = new("text/event-stream");
+
+    private readonly ChatContext _chat;
+    private readonly Deployment _deployment;
+    private readonly IChatTranslator _translator;
+    private readonly UpstreamRequest _request;
+    private TranslatingStream? _stream;
+
+    public AttemptTransformer(ChatContext chat, Deployment deployment, IChatTranslator translator, UpstreamRequest request)
+    {
+        _chat = chat;
+        _deployment = deployment;
+        _translator = translator;
+        _request = request;
+    }
+
+    /// <summary>The classified failure, when the attempt failed in a way the transformer saw.</summary>
+    public UpstreamFailure? Failure { get; private set; }
+
+    /// <summary>True once a response for the client has been produced from this attempt.</summary>
+    public bool Responded { get; private set; }
+
+    /// <summary>A stream that failed before its first byte reached the client, when there was one.</summary>
+    public UpstreamFailure? StreamFailureBeforeFirstByte => _stream?.FailureBeforeFirstByte;
+
+    public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
+    {
+        proxyRequest.Method = HttpMethod.Post;
+        proxyRequest.RequestUri = new Uri(destinationPrefix + _request.RelativePath, UriKind.Absolute);
+        var content = new ReadOnlyMemoryContent(_request.Body);
+        content.Headers.ContentType = _request.ContentType == "application/json" ? JsonContentType : new MediaTypeHeaderValue(_request.ContentType);
+        proxyRequest.Content = content;
+        proxyRequest.Headers.Accept.Add(_chat.Request.Stream ? AcceptEventStream : AcceptJson);
+        await _deployment.Authenticator.AuthenticateAsync(proxyRequest, _request.Body, cancellationToken);
+    }
+
+    public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
+    {
+        if (proxyResponse is null)
+        {
+            // YARP could not get a response (connect error, timeout); it has recorded why in IForwarderErrorFeature.
+            return false;
+        }
+
+        var status = (int)proxyResponse.StatusCode;
+        if (status is < 200 or >= 300)
+        {
+            var errorBody = await TryReadAsync(proxyResponse.Content, MaxErrorBodyBytes, cancellationToken);
+            Failure = _translator.TranslateError(proxyResponse, errorBody.Span);
+            return false;
+        }
+
+        if (_chat.Request.Stream)
+        {
+            var upstream = await proxyResponse.Content.ReadAsStreamAsync(cancellationToken);
+            var sink = new ClientStreamSink(_chat);
+            _stream = new TranslatingStream(upstream, _translator.CreateStreamTranslator(), sink, _deployment.Id, httpContext.RequestAborted);
+            proxyResponse.Content = new TranslatingContent(_stream, proxyResponse.Content);
+            var response = httpContext.Response;
+            response.StatusCode = StatusCodes.Status200OK;
+            response.ContentType = "text/event-stream; charset=utf-8";
+            response.Headers.CacheControl = "no-cache";
+            // Tell buffering reverse proxies in front of the gateway (nginx) to pass events through at once.
+            response.Headers["X-Accel-Buffering"] = "no";
+            SetServedHeaders(httpContext, proxyResponse);
+            Responded = true;
+            return true;
+        }
+
+        ReadOnlyMemory<byte> body;
+        try
+        {
+            body = await ReadAsync(proxyResponse.Content, MaxBufferedResponseBytes, cancellationToken);
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException or InvalidDataException)
+        {
+            Failure = new UpstreamFailure(StatusCodes.Status502BadGateway, new OpenAiError(
+                $"Deployment '{_deployment.Id}' closed the connection before its response was complete.", "upstream_error", null, "upstream_error"),
+                IsRetryable: true, "response_body_error");
+            return false;
+        }
+
+        TranslatedResponse translated;
+        try
+        {
+            translated = _translator.TranslateResponse(body.Span);
+        }
+        catch (UpstreamProtocolException ex)
+        {
+            Failure = new UpstreamFailure(StatusCodes.Status502BadGateway, new OpenAiError(ex.Message, "upstream_error", null, "upstream_protocol_error"),
+                IsRetryable: true, "protocol_error");
+            return false;
+        }
+
+        _chat.Usage = translated.Usage;
+        foreach (var observer in _chat.ResponseObservers)
+        {
+            observer.OnResponse(translated.Body);
+        }
+        var httpResponse = httpContext.Response;
+        httpResponse.StatusCode = StatusCodes.Status200OK;
+        httpResponse.ContentType = "application/json";
+        httpResponse.ContentLength = translated.Body.Length;
+        SetServedHeaders(httpContext, proxyResponse);
+        Responded = true;
+        await httpResponse.Body.WriteAsync(translated.Body, cancellationToken);
+        return false;
+    }
+
+    private void SetServedHeaders(HttpContext httpContext, HttpResponseMessage proxyResponse)
+    {
+        var headers = httpContext.Response.Headers;
+        headers[GatewayHeaders.Deployment] = _deployment.Id;
+        headers[GatewayHeaders.Attempts] = _chat.Attempts.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (proxyResponse.Headers.TryGetValues("x-request-id", out var upstreamIds) || proxyResponse.Headers.TryGetValues("x-amzn-requestid", out upstreamIds))
+        {
+            headers[GatewayHeaders.UpstreamRequestId] = upstreamIds.FirstOrDefault();
+        }
+    }
+
+    private static async Task<ReadOnlyMemory<byte>> ReadAsync(HttpContent content, int limit, CancellationToken cancellationToken)
+    {
+        await using var stream = await content.ReadAsStreamAsync(cancellationToken);
+        var buffer = new ArrayBufferWriter<byte>(content.Headers.ContentLength is { } length and > 0 and <= 1024 * 1024 ? (int)length : 16 * 1024);
+        while (true)
+        {
+            var memory = buffer.GetMemory(8 * 1024);
+            var read = await stream.ReadAsync(memory, cancellationToken);
+            if (read == 0)
+            {
+                return buffer.WrittenMemory;
+            }
+            buffer.Advance(read);
+            if (buffer.WrittenCount > limit)
+            {
+                throw new InvalidDataException($"Upstream response larger than {limit} bytes.");
+            }
+        }
+    }
+
+    private static async Task<ReadOnlyMemory<byte>> TryReadAsync(HttpContent content, int limit, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await ReadAsync(content, limit, cancellationToken);
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException or InvalidDataException or OperationCanceledException)
+        {
+            return ReadOnlyMemory<byte>.Empty;
+        }
+    }
+}

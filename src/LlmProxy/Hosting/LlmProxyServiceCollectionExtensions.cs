@@ -1,0 +1,50 @@
+using LlmProxy.Configuration;
+using LlmProxy.Health;
+using LlmProxy.OpenAi;
+using LlmProxy.Pipeline;
+using LlmProxy.Providers;
+using LlmProxy.Providers.OpenAi;
+using LlmProxy.Routing;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace LlmProxy.Hosting;
+
+/// <summary>Entry point for the gateway's dependency registrations. Features register with TryAdd so a host can replace them.</summary>
+public interface ILlmProxyBuilder
+{
+    IServiceCollection Services { get; }
+    IConfiguration Configuration { get; }
+}
+
+internal sealed class LlmProxyBuilder(IServiceCollection services, IConfiguration configuration) : ILlmProxyBuilder
+{
+    public IServiceCollection Services { get; } = services;
+    public IConfiguration Configuration { get; } = configuration;
+}
+
+public static class LlmProxyServiceCollectionExtensions
+{
+    public static ILlmProxyBuilder AddLlmProxy(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configuration);
+
+        services.AddOptions<LlmProxyOptions>().Bind(configuration.GetSection(LlmProxyOptions.SectionName));
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddHttpForwarder();
+
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IChatProvider, OpenAiProvider>());
+        services.TryAddSingleton<ProviderRegistry>();
+        services.TryAddSingleton<GatewayConfigurationBuilder>();
+        services.TryAddSingleton<GatewayConfigurationProvider>();
+
+        services.TryAddSingleton<IDeploymentSelector, PriorityWeightedSelector>();
+        services.TryAddSingleton<UpstreamDispatcher>();
+        services.TryAddSingleton<ChatPipeline>();
+        services.TryAddSingleton<ChatCompletionsEndpoint>();
+        services.TryAddSingleton<ModelsEndpoint>();
+
+        services.AddHealthChecks().AddCheck<ConfigurationHealthCheck>("configuration", tags: [HealthEndpoints.ReadinessTag]);
+        return new LlmProxyBuilder(services, configuration);
+    }
+}

@@ -1,0 +1,36 @@
+using Microsoft.AspNetCore.Http.Features;
+using LlmProxy.Configuration;
+using LlmProxy.Tenancy;
+
+namespace LlmProxy.OpenAi;
+
+/// <summary><c>GET /v1/models</c> and <c>GET /v1/models/{id}</c>: the models the calling tenant may use.</summary>
+internal sealed class ModelsEndpoint(GatewayConfigurationProvider configuration, TimeProvider time)
+{
+    // Models have no creation date of their own here; the gateway's start time is stable for a process.
+    private readonly long _created = time.GetUtcNow().ToUnixTimeSeconds();
+
+    public IResult List(HttpContext http)
+    {
+        var tenant = http.Features.GetRequiredFeature<ITenantFeature>().Identity.Tenant;
+        var models = configuration.Current.Routes.Keys
+            .Where(tenant.Allows)
+            .Order(StringComparer.Ordinal)
+            .Select(ToModel)
+            .ToArray();
+        return Results.Json(new ModelList("list", models), OpenAiJsonContext.Default.ModelList);
+    }
+
+    public IResult Get(HttpContext http, string id)
+    {
+        var tenant = http.Features.GetRequiredFeature<ITenantFeature>().Identity.Tenant;
+        if (!configuration.Current.Routes.ContainsKey(id) || !tenant.Allows(id))
+        {
+            var error = GatewayErrors.ModelNotFound(id);
+            return Results.Json(new OpenAiErrorEnvelope(error.Error), OpenAiJsonContext.Default.OpenAiErrorEnvelope, statusCode: error.StatusCode);
+        }
+        return Results.Json(ToModel(id), OpenAiJsonContext.Default.ModelObject);
+    }
+
+    private ModelObject ToModel(string id) => new(id, "model", _created, "llmproxy");
+}

@@ -1,0 +1,92 @@
+using LlmProxy.Configuration;
+using LlmProxy.OpenAi;
+using LlmProxy.Routing;
+
+namespace LlmProxy.Providers;
+
+/// <summary>
+/// A kind of backend (OpenAI-compatible, Bedrock, ...). Providers are chosen by <see cref="Name"/> from
+/// a deployment's <c>Provider</c> setting. A provider validates deployment settings at startup and
+/// creates one <see cref="IChatTranslator"/> per upstream attempt, so per-request state (e.g. a stream
+/// being translated) lives on the translator.
+/// </summary>
+public interface IChatProvider
+{
+    /// <summary>The value of a deployment's <c>Provider</c> setting that selects this provider.</summary>
+    string Name { get; }
+
+    /// <summary>Adds a message to <paramref name="errors"/> for every problem in <paramref name="options"/>; <paramref name="path"/> names the deployment in messages.</summary>
+    void Validate(string path, DeploymentOptions options, ICollection<string> errors);
+
+    /// <summary>The URL prefix requests are sent to. Only called for options that passed <see cref="Validate"/>.</summary>
+    Uri GetBaseUri(DeploymentOptions options);
+
+    /// <summary>Creates what signs or authorizes requests for one deployment. Called when configuration is loaded.</summary>
+    IUpstreamAuthenticator CreateAuthenticator(string deploymentId, DeploymentOptions options);
+
+    IChatTranslator CreateTranslator(ChatRequest request, Deployment deployment);
+}
+
+/// <summary>Adds the backend's own credentials to an upstream request. The client's gateway key is never forwarded.</summary>
+public interface IUpstreamAuthenticator
+{
+    /// <summary>Null when requests can be authenticated; otherwise why the deployment is disabled (no secret values).</summary>
+    string? UnavailableReason { get; }
+
+    ValueTask AuthenticateAsync(HttpRequestMessage request, ReadOnlyMemory<byte> body, CancellationToken cancellationToken);
+}
+
+/// <summary>Translates one request and its response between OpenAI's chat completion API and one backend's API.</summary>
+public interface IChatTranslator
+{
+    /// <summary>Builds the upstream request. Throws <see cref="ChatRequestRejectedException"/> when the backend cannot honour the request.</summary>
+    UpstreamRequest TranslateRequest();
+
+    /// <summary>Translates a successful non-streamed upstream body into an OpenAI <c>chat.completion</c>.</summary>
+    TranslatedResponse TranslateResponse(ReadOnlySpan<byte> upstreamBody);
+
+    /// <summary>Translates a non-success upstream response into the error the client receives.</summary>
+    UpstreamFailure TranslateError(HttpResponseMessage response, ReadOnlySpan<byte> upstreamBody);
+
+    /// <summary>Creates the incremental translator for a successful streamed response.</summary>
+    IChatStreamTranslator CreateStreamTranslator();
+}
+
+/// <summary>An upstream request: path relative to the deployment's base URL, and the body.</summary>
+public sealed record UpstreamRequest(string RelativePath, ReadOnlyMemory<byte> Body, string ContentType = "application/json");
+
+public sealed record TranslatedResponse(byte[] Body, Pipeline.TokenUsage? Usage);
+
+/// <summary>Raised by a translator when a request cannot be expressed for its backend (a client error, 400).</summary>
+public sealed class ChatRequestRejectedException(GatewayError error) : Exception(error.Error.Message)
+{
+    public GatewayError Error { get; } = error;
+}
+
+/// <summary>Incremental translation of a streamed upstream body into OpenAI <c>chat.completion.chunk</c>s.</summary>
+public interface IChatStreamTranslator
+{
+    /// <summary>Consumes the next bytes of the upstream body (any split) and emits what they complete.</summary>
+    void Process(ReadOnlySpan<byte> upstreamBytes, IChatStreamSink sink);
+
+    /// <summary>
+    /// The upstream body ended. A translator that had not seen the backend's end-of-response marker emits an
+    /// error: a truncated stream must never look complete to the client.
+    /// </summary>
+    void Complete(IChatStreamSink sink);
+}
+
+public interface IChatStreamSink
+{
+    /// <summary>Sends one chunk to the client.</summary>
+    void Chunk(System.Text.Json.Nodes.JsonObject chunk);
+
+    /// <summary>Sends a terminal error event; nothing follows it.</summary>
+    void Error(OpenAiError error);
+
+    /// <summary>Reports the usage the upstream gave, whether or not it is sent to the client.</summary>
+    void Usage(Pipeline.TokenUsage usage);
+}
+
+/// <summary>The upstream answered with something that is not what its API promises.</summary>
+public sealed class UpstreamProtocolException(string message) : Exception(message);
