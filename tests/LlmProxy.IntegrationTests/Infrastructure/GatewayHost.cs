@@ -1,0 +1,112 @@
+using System.ClientModel;
+using System.Collections.Concurrent;
+using System.Net.Http.Headers;
+using LlmProxy.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using OpenAI;
+using OpenAI.Chat;
+
+namespace LlmProxy.IntegrationTests.Infrastructure;
+
+/// <summary>The real gateway on a real Kestrel port, configured per test.</summary>
+internal sealed class GatewayHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private GatewayHost(WebApplication app, Uri baseAddress, CapturingLoggerProvider logs)
+    {
+        _app = app;
+        BaseAddress = baseAddress;
+        Logs = logs;
+    }
+
+    public Uri BaseAddress { get; }
+
+    /// <summary>Every log line the gateway wrote, rendered, for asserting that secrets never reach logs.</summary>
+    public CapturingLoggerProvider Logs { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    public static async Task<GatewayHost> StartAsync(GatewaySettings settings, Action<IServiceCollection>? configureServices = null)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            EnvironmentName = "Testing",
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+        builder.Configuration.AddInMemoryCollection(settings.Values);
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        var logs = new CapturingLoggerProvider();
+        builder.Logging.ClearProviders();
+        builder.Logging.SetMinimumLevel(LogLevel.Debug);
+        builder.Logging.AddProvider(logs);
+        builder.Services.AddLlmProxy(builder.Configuration);
+        configureServices?.Invoke(builder.Services);
+
+        var app = builder.Build();
+        app.UseLlmProxy();
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
+        return new GatewayHost(app, new Uri(address), logs);
+    }
+
+    public HttpClient CreateClient(string? apiKey = null)
+    {
+        var client = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        if (apiKey is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
+        }
+        return client;
+    }
+
+    /// <summary>The official OpenAI .NET SDK pointed at the gateway: only the base URL and key differ from calling OpenAI.</summary>
+    public ChatClient CreateChatClient(string model, string apiKey) =>
+        new(model, new ApiKeyCredential(apiKey), new OpenAIClientOptions { Endpoint = new Uri(BaseAddress, "v1"), NetworkTimeout = TimeSpan.FromSeconds(60) });
+
+    public OpenAIClient CreateOpenAIClient(string apiKey) =>
+        new(new ApiKeyCredential(apiKey), new OpenAIClientOptions { Endpoint = new Uri(BaseAddress, "v1") });
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
+
+internal sealed class CapturingLoggerProvider : ILoggerProvider
+{
+    private readonly ConcurrentQueue<string> _lines = new();
+
+    public IReadOnlyCollection<string> Lines => _lines;
+
+    public ILogger CreateLogger(string categoryName) => new Logger(categoryName, _lines);
+
+    public void Dispose()
+    {
+    }
+
+    private sealed class Logger(string category, ConcurrentQueue<string> lines) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull
+        {
+            lines.Enqueue($"{category} scope: {state}");
+            return null;
+        }
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            lines.Enqueue($"{logLevel} {category} {formatter(state, exception)} {exception}");
+            if (state is IEnumerable<KeyValuePair<string, object?>> properties)
+            {
+                foreach (var (key, value) in properties)
+                {
+                    lines.Enqueue($"  {key}={value}");
+                }
+            }
+        }
+    }
+}
