@@ -26,8 +26,7 @@ internal sealed class ModelsEndpoint(GatewayConfigurationProvider configuration,
         var tenant = http.Features.GetRequiredFeature<ITenantFeature>().Identity.Tenant;
         if (!configuration.Current.Routes.ContainsKey(id) || !tenant.Allows(id))
         {
-            var error = GatewayErrors.ModelNotFound(id);
-            return Results.Json(new OpenAiErrorEnvelope(error.Error), OpenAiJsonContext.Default.OpenAiErrorEnvelope, statusCode: error.StatusCode);
+            return new OpenAiErrorResult(GatewayErrors.ModelNotFound(id));
         }
         return Results.Json(ToModel(id), OpenAiJsonContext.Default.ModelObject);
     }
