@@ -1,0 +1,290 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using LlmProxy.Metering;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.FileProviders;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace LlmProxy.Tests.Metering;
+
+/// <summary>A clock tests move by hand; timers (and so <c>Task.Delay(..., TimeProvider)</c>) fire when it passes their due time.</summary>
+internal sealed class FakeTimeProvider(DateTimeOffset start) : TimeProvider
+{
+    private readonly Lock _gate = new();
+    private readonly List<FakeTimer> _timers = [];
+    private DateTimeOffset _now = start;
+
+    public override DateTimeOffset GetUtcNow()
+    {
+        lock (_gate)
+        {
+            return _now;
+        }
+    }
+
+    public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+    public override long GetTimestamp() => GetUtcNow().UtcTicks;
+
+    public void Advance(TimeSpan by)
+    {
+        List<FakeTimer> due;
+        lock (_gate)
+        {
+            _now += by;
+            due = _timers.Where(t => t.DueAt <= _now).ToList();
+            foreach (var timer in due)
+            {
+                _timers.Remove(timer);
+            }
+        }
+        foreach (var timer in due)
+        {
+            timer.Fire();
+        }
+    }
+
+    public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+    {
+        var timer = new FakeTimer(this, callback, state);
+        timer.Change(dueTime, period);
+        return timer;
+    }
+
+    /// <summary>Timers waiting to fire.</summary>
+    public int PendingTimers
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _timers.Count;
+            }
+        }
+    }
+
+    private sealed class FakeTimer(FakeTimeProvider owner, TimerCallback callback, object? state) : ITimer
+    {
+        public DateTimeOffset DueAt { get; private set; }
+
+        public bool Change(TimeSpan dueTime, TimeSpan period)
+        {
+            lock (owner._gate)
+            {
+                owner._timers.Remove(this);
+                if (dueTime != Timeout.InfiniteTimeSpan)
+                {
+                    DueAt = owner._now + dueTime;
+                    owner._timers.Add(this);
+                }
+            }
+            return true;
+        }
+
+        public void Fire() => callback(state);
+
+        public void Dispose()
+        {
+            lock (owner._gate)
+            {
+                owner._timers.Remove(this);
+            }
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            Dispose();
+            return ValueTask.CompletedTask;
+        }
+    }
+}
+
+/// <summary>An in-memory usage store that can be made to fail, keyed like the real ones (idempotent).</summary>
+internal sealed class FakeUsageStore : IUsageStore
+{
+    private readonly ConcurrentDictionary<(string, DateTimeOffset), UsageRecord> _records = new();
+    private readonly Lock _gate = new();
+    private readonly List<(int Calls, TaskCompletionSource Signal)> _waiters = [];
+    private int _writeCalls;
+    private int _initializeCalls;
+
+    public string Name => "fake";
+
+    /// <summary>While true, every write throws (after writing <see cref="PartialWriteCount"/> records of the batch).</summary>
+    public volatile bool Down;
+
+    /// <summary>Makes the write call with this (1-based) number fail as if the store were down.</summary>
+    public Func<int, bool>? FailCall { get; set; }
+
+    /// <summary>Records a failing write still lands before it throws (a partial batch).</summary>
+    public int PartialWriteCount { get; set; }
+
+    /// <summary>Every record written, including duplicates of a key (a store that was not idempotent would keep them all).</summary>
+    public ConcurrentQueue<UsageRecord> Writes { get; } = new();
+
+    public IReadOnlyCollection<UsageRecord> Records => (IReadOnlyCollection<UsageRecord>)_records.Values;
+
+    public int WriteCalls => Volatile.Read(ref _writeCalls);
+
+    /// <summary>Initializations attempted (counted after the outcome is decided).</summary>
+    public int InitializeCalls => Volatile.Read(ref _initializeCalls);
+
+    public Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        var fail = Down;
+        Interlocked.Increment(ref _initializeCalls);
+        return fail ? Task.FromException(new IOException("store down")) : Task.CompletedTask;
+    }
+
+    public Task WriteAsync(IReadOnlyList<UsageRecord> records, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (Down || FailCall?.Invoke(WriteCalls + 1) == true)
+            {
+                foreach (var record in records.Take(PartialWriteCount))
+                {
+                    Land(record);
+                }
+                return Task.FromException(new IOException("store down"));
+            }
+            foreach (var record in records)
+            {
+                Land(record);
+            }
+            return Task.CompletedTask;
+        }
+        finally
+        {
+            var calls = Interlocked.Increment(ref _writeCalls);
+            lock (_gate)
+            {
+                foreach (var waiter in _waiters.Where(w => w.Calls <= calls).ToList())
+                {
+                    waiter.Signal.TrySetResult();
+                    _waiters.Remove(waiter);
+                }
+            }
+        }
+    }
+
+    private void Land(UsageRecord record)
+    {
+        Writes.Enqueue(record);
+        _records.TryAdd(record.Key, record);
+    }
+
+    /// <summary>Completes once the store has been asked to write <paramref name="calls"/> times.</summary>
+    public Task WaitForWriteCallsAsync(int calls)
+    {
+        lock (_gate)
+        {
+            if (WriteCalls >= calls)
+            {
+                return Task.CompletedTask;
+            }
+            var signal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiters.Add((calls, signal));
+            // A hang is a failure, not a stuck test run.
+            return signal.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+    }
+
+    public async IAsyncEnumerable<UsageRecord> QueryAsync(UsageQuery query, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await Task.CompletedTask;
+        foreach (var record in _records.Values.Where(query.Matches))
+        {
+            yield return record;
+        }
+    }
+
+    public Task CheckHealthAsync(CancellationToken cancellationToken) =>
+        Down ? Task.FromException(new IOException("store down")) : Task.CompletedTask;
+}
+
+internal sealed class TestHostEnvironment(string contentRoot) : IHostEnvironment
+{
+    public string EnvironmentName { get; set; } = "Testing";
+    public string ApplicationName { get; set; } = "LlmProxy.Tests";
+    public string ContentRootPath { get; set; } = contentRoot;
+    public IFileProvider ContentRootFileProvider { get; set; } = new NullFileProvider();
+}
+
+/// <summary>A temporary directory removed at the end of a test.</summary>
+internal sealed class TempDirectory : IDisposable
+{
+    public TempDirectory()
+    {
+        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "llmproxy-metering-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(Path);
+    }
+
+    public string Path { get; }
+
+    public void Dispose()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        try
+        {
+            Directory.Delete(Path, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
+
+internal static class MeteringTestData
+{
+    public static readonly DateTimeOffset Start = new(2026, 11, 20, 12, 0, 0, TimeSpan.Zero);
+
+    public static MeteringMetrics Metrics() =>
+        new(new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
+
+    public static UsageRecord Record(int i, string tenant = "acme", DateTimeOffset? at = null, string? agent = null, string model = "gpt-4o",
+        decimal? cost = 0.001m, int prompt = 100, int completion = 50) => new()
+    {
+        RequestId = $"req_{i:D6}",
+        Timestamp = at ?? Start.AddSeconds(i),
+        Tenant = tenant,
+        KeyId = "k1",
+        Agent = agent,
+        RequestedModel = model,
+        Provider = "openai",
+        Deployment = "d1",
+        UpstreamModel = model,
+        Attempts = 1,
+        Status = 200,
+        PromptTokens = prompt,
+        CompletionTokens = completion,
+        TotalTokens = prompt + completion,
+        CostUsd = cost,
+        LatencyMs = 10 + i,
+    };
+
+    /// <summary>The repository root (holds LlmProxy.sln), found from the test binaries.</summary>
+    public static string RepositoryRoot()
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(System.IO.Path.Combine(directory.FullName, "LlmProxy.sln")))
+            {
+                return directory.FullName;
+            }
+        }
+        throw new InvalidOperationException("LlmProxy.sln not found above " + AppContext.BaseDirectory);
+    }
+
+    public static IOptions<MeteringOptions> Options(Action<MeteringOptions>? configure = null)
+    {
+        var options = new MeteringOptions();
+        configure?.Invoke(options);
+        return Microsoft.Extensions.Options.Options.Create(options);
+    }
+
+    public static ILogger<T> Log<T>() => NullLogger<T>.Instance;
+}
