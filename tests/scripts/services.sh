@@ -2,6 +2,8 @@
 # Real servers for the tests, installed if missing and bound to 127.0.0.1 on free ports.
 # Sourced by tests/run.sh; exports the addresses the tests read:
 #   LLMPROXY_TEST_REDIS      host:port of a redis-server
+#   LLMPROXY_TEST_DYNALITE   directory of the dynalite package (node <dir>/cli.js --port P), a
+#                            DynamoDB-compatible server the tests start per test on their own port
 # Every server started here is stopped by services_stop_all.
 
 SERVICES_DIR="${SERVICES_DIR:-$(mktemp -d /tmp/llmproxy-test-services.XXXXXX)}"
@@ -53,8 +55,20 @@ start_promtool() {
   echo "   promtool at $LLMPROXY_TEST_PROMTOOL"
 }
 
+# dynalite (npm, pinned in tests/scripts/package.json + package-lock.json) for the usage ledger's
+# DynamoDB store. Only installed here: each test starts (and kills, and restarts) its own server.
+start_dynalite() {
+  local scripts_dir; scripts_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+  command -v node >/dev/null || apt_install nodejs npm || return 1
+  if [[ ! -f "$scripts_dir/node_modules/dynalite/cli.js" ]]; then
+    (cd "$scripts_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || return 1
+  fi
+  export LLMPROXY_TEST_DYNALITE="$scripts_dir/node_modules/dynalite"
+  echo "   dynalite at $LLMPROXY_TEST_DYNALITE ($(node -p 'require(process.argv[1]).version' "$LLMPROXY_TEST_DYNALITE/package.json"))"
+}
+
 services_start_all() {
-  start_redis && start_promtool
+  start_redis && start_promtool && start_dynalite
 }
 
 services_stop_all() {
