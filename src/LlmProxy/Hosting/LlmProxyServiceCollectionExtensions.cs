@@ -38,7 +38,8 @@ public static class LlmProxyServiceCollectionExtensions
         services.TryAddSingleton<GatewayConfigurationBuilder>();
         services.TryAddSingleton<GatewayConfigurationProvider>();
 
-        services.TryAddSingleton<IDeploymentSelector, PriorityWeightedSelector>();
+        services.TryAddSingleton<DeploymentHealthRegistry>();
+        services.TryAddSingleton<IDeploymentSelector, BreakerAwareSelector>();
         services.TryAddSingleton<UpstreamDispatcher>();
         services.TryAddSingleton<ChatPipeline>();
         services.TryAddSingleton<ChatCompletionsEndpoint>();
