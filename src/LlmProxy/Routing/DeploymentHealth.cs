@@ -55,7 +55,9 @@ public sealed class DeploymentHealth
                 ManualControl = _ratioControl,
                 OnOpened = args =>
                 {
-                    _ratioOpenUntil = _time.GetUtcNow() + args.BreakDuration;
+                    // A manual isolation (drain) has an infinite break duration.
+                    var now = _time.GetUtcNow();
+                    _ratioOpenUntil = args.IsManual || args.BreakDuration >= DateTimeOffset.MaxValue - now ? DateTimeOffset.MaxValue : now + args.BreakDuration;
                     StateChanged?.Invoke(this, BreakerState.Open, "failure ratio");
                     return ValueTask.CompletedTask;
                 },
