@@ -46,6 +46,7 @@ public static class LlmProxyServiceCollectionExtensions
         services.TryAddSingleton<ModelsEndpoint>();
 
         services.AddHealthChecks().AddCheck<ConfigurationHealthCheck>("configuration", tags: [HealthEndpoints.ReadinessTag]);
+        services.AddHostedService<EmbeddedSimulatorService>();
         return new LlmProxyBuilder(services, configuration);
     }
 }

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.Features;
 using System.ClientModel;
 using System.Collections.Concurrent;
 using System.Net.Http.Headers;
