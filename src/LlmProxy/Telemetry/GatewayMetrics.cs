@@ -117,25 +117,26 @@ internal sealed class GatewayMetrics
         var stream = MetricLabels.Bool(outcome.Stream);
         if (_requests.Enabled)
         {
+            // Tags are listed in ordinal key order throughout: the collector sorts them, and sorted input costs least.
             _requests.Add(1, new TagList
             {
-                { "tenant", outcome.Tenant },
+                { "deployment", outcome.Deployment ?? MetricLabels.None },
                 { "model", outcome.Model },
                 { "provider", provider },
-                { "deployment", outcome.Deployment ?? MetricLabels.None },
                 { "status_class", statusClass },
                 { "stream", stream },
+                { "tenant", outcome.Tenant },
             });
         }
         if (_requestDuration.Enabled)
         {
             _requestDuration.Record(outcome.Duration.TotalSeconds, new TagList
             {
-                { "tenant", outcome.Tenant },
                 { "model", outcome.Model },
                 { "provider", provider },
                 { "status_class", statusClass },
                 { "stream", stream },
+                { "tenant", outcome.Tenant },
             });
         }
 
@@ -146,8 +147,8 @@ internal sealed class GatewayMetrics
         var genAiProvider = MetricLabels.GenAiProviderName(outcome.Provider);
         if (outcome.Usage is { } usage && _tokenUsage.Enabled)
         {
-            _tokenUsage.Record(usage.PromptTokens, GenAiTags(outcome.Tenant, outcome.Model, genAiProvider, "gen_ai.token.type", "input"));
-            _tokenUsage.Record(usage.CompletionTokens, GenAiTags(outcome.Tenant, outcome.Model, genAiProvider, "gen_ai.token.type", "output"));
+            _tokenUsage.Record(usage.PromptTokens, GenAiTags(outcome.Tenant, outcome.Model, genAiProvider, tokenType: "input"));
+            _tokenUsage.Record(usage.CompletionTokens, GenAiTags(outcome.Tenant, outcome.Model, genAiProvider, tokenType: "output"));
         }
         if (outcome.Stream && outcome.TimeToFirstToken is { } ttft && _timeToFirstToken.Enabled)
         {
@@ -179,16 +180,14 @@ internal sealed class GatewayMetrics
         }
         if (_operationDuration.Enabled)
         {
-            var tags = new TagList
-            {
-                { "gen_ai.operation.name", ChatOperation },
-                { "gen_ai.provider.name", MetricLabels.GenAiProviderName(provider) },
-                { "gen_ai.request.model", model },
-            };
+            var tags = new TagList();
             if (outcome != UpstreamOutcomes.Success)
             {
                 tags.Add("error.type", outcome);
             }
+            tags.Add("gen_ai.operation.name", ChatOperation);
+            tags.Add("gen_ai.provider.name", MetricLabels.GenAiProviderName(provider));
+            tags.Add("gen_ai.request.model", model);
             _operationDuration.Record(duration.TotalSeconds, tags);
         }
     }
@@ -199,7 +198,7 @@ internal sealed class GatewayMetrics
     {
         if (_failovers.Enabled)
         {
-            _failovers.Add(1, new TagList { { "model", model }, { "from_deployment", fromDeployment }, { "reason", reason } });
+            _failovers.Add(1, new TagList { { "from_deployment", fromDeployment }, { "model", model }, { "reason", reason } });
         }
     }
 
@@ -213,7 +212,7 @@ internal sealed class GatewayMetrics
     {
         if (_cacheRequests.Enabled)
         {
-            _cacheRequests.Add(1, new TagList { { "tenant", tenant }, { "model", model }, { "result", CacheResultLabel(result) } });
+            _cacheRequests.Add(1, new TagList { { "model", model }, { "result", CacheResultLabel(result) }, { "tenant", tenant } });
         }
     }
 
@@ -223,7 +222,7 @@ internal sealed class GatewayMetrics
     {
         if (_cacheStoreErrors.Enabled)
         {
-            _cacheStoreErrors.Add(1, new TagList { { "store", store }, { "operation", operation } });
+            _cacheStoreErrors.Add(1, new TagList { { "operation", operation }, { "store", store } });
         }
     }
 
@@ -231,7 +230,7 @@ internal sealed class GatewayMetrics
     {
         if (_cacheStoreDuration.Enabled)
         {
-            _cacheStoreDuration.Record(duration.TotalSeconds, new TagList { { "store", store }, { "operation", operation } });
+            _cacheStoreDuration.Record(duration.TotalSeconds, new TagList { { "operation", operation }, { "store", store } });
         }
     }
 
@@ -240,7 +239,7 @@ internal sealed class GatewayMetrics
     {
         if (usd > 0 && _cost.Enabled)
         {
-            _cost.Add((double)usd, new TagList { { "tenant", tenant }, { "model", model }, { "provider", provider } });
+            _cost.Add((double)usd, new TagList { { "model", model }, { "provider", provider }, { "tenant", tenant } });
         }
     }
 
@@ -249,7 +248,7 @@ internal sealed class GatewayMetrics
     {
         if (_rateLimitRejections.Enabled)
         {
-            _rateLimitRejections.Add(1, new TagList { { "tenant", tenant }, { "limit", limit } });
+            _rateLimitRejections.Add(1, new TagList { { "limit", limit }, { "tenant", tenant } });
         }
     }
 
@@ -273,19 +272,19 @@ internal sealed class GatewayMetrics
         }
     }
 
-    private static TagList GenAiTags(string tenant, string model, string genAiProvider, string? extraKey = null, string? extraValue = null)
+    private static TagList GenAiTags(string tenant, string model, string genAiProvider, string? tokenType = null)
     {
         var tags = new TagList
         {
             { "gen_ai.operation.name", ChatOperation },
             { "gen_ai.provider.name", genAiProvider },
             { "gen_ai.request.model", model },
-            { "tenant", tenant },
         };
-        if (extraKey is not null)
+        if (tokenType is not null)
         {
-            tags.Add(extraKey, extraValue);
+            tags.Add("gen_ai.token.type", tokenType);
         }
+        tags.Add("tenant", tenant);
         return tags;
     }
 
