@@ -3,6 +3,7 @@ using LlmProxy.Health;
 using LlmProxy.OpenAi;
 using LlmProxy.Pipeline;
 using LlmProxy.Providers;
+using LlmProxy.Providers.Bedrock;
 using LlmProxy.Providers.OpenAi;
 using LlmProxy.Routing;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -38,6 +39,7 @@ public static class LlmProxyServiceCollectionExtensions
         services.AddHttpForwarder();
 
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IChatProvider, OpenAiProvider>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IChatProvider, BedrockProvider>());
         services.TryAddSingleton<ProviderRegistry>();
         services.TryAddSingleton<GatewayConfigurationBuilder>();
         services.TryAddSingleton<GatewayConfigurationProvider>();
