@@ -30,4 +30,13 @@ public static class TelemetryServiceCollectionExtensions
         services.TryAddSingleton<MetricsCollector>();
         return services;
     }
+
+    /// <summary>Connects the gateway's hooks (completion listener, dispatcher events, breaker registry, pipeline stage) to <see cref="GatewayMetrics"/>.</summary>
+    internal static IServiceCollection AddGatewayMetricsRecorder(this IServiceCollection services)
+    {
+        services.TryAddSingleton<GatewayMetricsRecorder>();
+        services.AddSingleton<Pipeline.IChatRequestCompletionListener>(sp => sp.GetRequiredService<GatewayMetricsRecorder>());
+        services.AddSingleton<Pipeline.IChatMiddleware>(sp => sp.GetRequiredService<GatewayMetricsRecorder>());
+        return services;
+    }
 }
