@@ -77,7 +77,7 @@ test('Converse: an inference-profile ARN model id routes, and reaches the simula
   const recorded = await (await control('/_sim/requests')).json();
   assert.equal(recorded.count, 1);
   assert.match(recorded.requests[0].headers.Authorization, /^AWS4-HMAC-SHA256 Credential=AKIDSIMULATOR\/\d{8}\/us-east-1\/bedrock\/aws4_request/);
-  assert.ok(recorded.requests[0].path.includes('inference-profile%2Fus.anthropic'), recorded.requests[0].path);
+  assert.equal(recorded.requests[0].path, `/model/${encodeURIComponent(profileArn)}/converse`);
 });
 
 test('Converse: maxTokens cuts the reply with max_tokens', async () => {

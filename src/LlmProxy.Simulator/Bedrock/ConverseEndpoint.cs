@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Diagnostics;
 using LlmProxy.Simulator.Faults;
+using LlmProxy.Simulator.Http;
 using LlmProxy.Simulator.Recording;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -25,7 +26,7 @@ internal sealed class ConverseEndpoint(
 
     public async Task HandleAsync(HttpContext context)
     {
-        if (!BedrockPaths.TryParse(BedrockPaths.RawPath(context), out var modelId, out var operation))
+        if (!BedrockPaths.TryParse(RawTarget.Path(context), out var modelId, out var operation))
         {
             await BedrockError.UnknownOperation().WriteResponseAsync(context.Response);
             return;

@@ -1,3 +1,4 @@
+using LlmProxy.Simulator.Http;
 using LlmProxy.Simulator.Recording;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -41,8 +42,8 @@ internal sealed class SigV4Middleware(RequestDelegate next, SigV4Verifier verifi
 
         return new SigV4Request(
             context.Request.Method,
-            BedrockPaths.RawPath(context),
-            BedrockPaths.RawQuery(context),
+            RawTarget.Path(context),
+            RawTarget.Query(context),
             headers,
             context.Features.Get<RequestBodyFeature>()?.Body ?? []);
     }

@@ -50,7 +50,7 @@ public sealed class BedrockConverseTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var recorded = _server.Requests.Last!;
         Assert.Equal("POST", recorded.Method);
-        Assert.Contains("inference-profile%2Fus.anthropic", recorded.Path);
+        Assert.Equal(RawPath(ProfileArn), recorded.Path);
         Assert.StartsWith("AWS4-HMAC-SHA256 Credential=AKIDSIMULATOR/", recorded.Header("Authorization"));
         Assert.Equal(UserConverse("Hello there"), recorded.Body);
     }
