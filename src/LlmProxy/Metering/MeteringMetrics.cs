@@ -1,80 +1,61 @@
 using System.Diagnostics.Metrics;
+using LlmProxy.Telemetry;
 
 namespace LlmProxy.Metering;
 
 /// <summary>
-/// Instruments of the metering feature on the gateway's meter (<c>LlmProxy</c>):
+/// Instruments of the metering feature on the gateway's meter (<c>LlmProxy</c>). The ones the metrics exposition
+/// already declares are recorded through <see cref="GatewayMetrics"/> (one instrument per name on the meter):
 /// <list type="bullet">
-/// <item><c>llmproxy.cost</c> (USD): cost of served requests, by tenant, model and provider.</item>
-/// <item><c>llmproxy.usage_ledger.queue_depth</c> ({record}): records accepted and not yet in the store (queued, buffered for retry).</item>
+/// <item><c>llmproxy.cost</c> (USD): cost of requests, by tenant, model and provider.</item>
+/// <item><c>llmproxy.usage_ledger.queue_depth</c> ({record}): records accepted and not yet in the store (queued or buffered for retry).</item>
 /// <item><c>llmproxy.usage_ledger.spilled</c> ({record}): records written to the spill file because the store could not take them.</item>
-/// <item><c>llmproxy.usage_ledger.write_errors</c> ({error}): failed store writes (each batch attempt counts once).</item>
+/// <item><c>llmproxy.usage_ledger.write_errors</c> ({error}): failed store writes (each batch attempt counts once), by store.</item>
+/// </list>
+/// and the metering feature adds:
+/// <list type="bullet">
+/// <item><c>llmproxy.pricing.missing</c> ({request}): requests with tokens whose model has no price, by model.</item>
 /// <item><c>llmproxy.usage_ledger.dropped</c> ({record}): records lost because neither the store nor the spill file took them.</item>
-/// <item><c>llmproxy.pricing.missing</c> ({request}): requests whose model has no price, by model.</item>
 /// </list>
 /// </summary>
 internal sealed class MeteringMetrics
 {
-    public const string MeterName = "LlmProxy";
-
-    private readonly Counter<double> _cost;
-    private readonly Counter<long> _spilled;
-    private readonly Counter<long> _writeErrors;
+    private readonly GatewayMetrics _gateway;
     private readonly Counter<long> _dropped;
     private readonly Counter<long> _priceMissing;
-    private Func<long>? _queueDepth;
 
-    public MeteringMetrics(IMeterFactory meterFactory)
+    public MeteringMetrics(IMeterFactory meterFactory, GatewayMetrics gateway)
     {
         ArgumentNullException.ThrowIfNull(meterFactory);
-        var meter = meterFactory.Create(MeterName);
-        _cost = meter.CreateCounter<double>("llmproxy.cost", "USD", "Cost of chat completion requests, from the price table.");
-        meter.CreateObservableGauge("llmproxy.usage_ledger.queue_depth", () => _queueDepth?.Invoke() ?? 0, "{record}",
-            "Usage records accepted and not yet written to the usage store.");
-        _spilled = meter.CreateCounter<long>("llmproxy.usage_ledger.spilled", "{record}", "Usage records written to the local spill file because the store could not take them.");
-        _writeErrors = meter.CreateCounter<long>("llmproxy.usage_ledger.write_errors", "{error}", "Failed writes of a batch of usage records to the store.");
-        _dropped = meter.CreateCounter<long>("llmproxy.usage_ledger.dropped", "{record}", "Usage records lost: neither the store nor the spill file took them.");
-        _priceMissing = meter.CreateCounter<long>("llmproxy.pricing.missing", "{request}", "Requests whose model has no price in the price table.");
+        ArgumentNullException.ThrowIfNull(gateway);
+        _gateway = gateway;
+        var meter = meterFactory.Create(GatewayMetrics.MeterName);
+        _dropped = meter.CreateCounter<long>("llmproxy.usage_ledger.dropped", "{record}",
+            "Usage records lost: neither the usage store nor the spill file took them.");
+        _priceMissing = meter.CreateCounter<long>("llmproxy.pricing.missing", "{request}",
+            "Requests with tokens whose model has no price in the pricing file (their cost is unknown), by model.");
     }
 
-    /// <summary>Where the queue depth gauge reads from; set once by the ledger.</summary>
-    public void ObserveQueueDepth(Func<long> depth) => _queueDepth = depth;
+    /// <summary>Where the queue depth gauge reads from; set once by the ledger writer.</summary>
+    public void ObserveQueueDepth(Func<long> depth) => _gateway.SetUsageLedgerQueueDepthSource(depth);
 
-    public void Cost(string tenant, string? model, string? provider, decimal cost)
-    {
-        if (_cost.Enabled && cost > 0)
-        {
-            _cost.Add((double)cost,
-                new KeyValuePair<string, object?>("tenant", tenant),
-                new KeyValuePair<string, object?>("model", model ?? "unknown"),
-                new KeyValuePair<string, object?>("provider", provider ?? "unknown"));
-        }
-    }
+    /// <param name="model">A bounded model label (<see cref="MetricLabels.Model"/>).</param>
+    public void Cost(string tenant, string model, string? provider, decimal cost) =>
+        _gateway.RecordCost(tenant, model, provider ?? MetricLabels.None, cost);
 
-    public void Spilled(int count)
-    {
-        if (_spilled.Enabled && count > 0)
-        {
-            _spilled.Add(count);
-        }
-    }
+    public void Spilled(int count) => _gateway.RecordUsageLedgerSpilled(count);
 
-    public void WriteError()
-    {
-        if (_writeErrors.Enabled)
-        {
-            _writeErrors.Add(1);
-        }
-    }
+    public void WriteError(string store) => _gateway.RecordUsageLedgerWriteError(store);
 
     public void Dropped(int count)
     {
-        if (_dropped.Enabled && count > 0)
+        if (count > 0 && _dropped.Enabled)
         {
             _dropped.Add(count);
         }
     }
 
+    /// <param name="model">The upstream model id (bounded by the configured deployments) or the routed model name.</param>
     public void PriceMissing(string model)
     {
         if (_priceMissing.Enabled)

@@ -274,7 +274,7 @@ internal sealed partial class UsageLedgerWriter : BackgroundService
         }
         catch (Exception ex) when (!(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
         {
-            _metrics.WriteError();
+            _metrics.WriteError(_store.Name);
             MarkDown(ex);
             return false;
         }

@@ -136,8 +136,8 @@ internal sealed class UsageRecordFactory(PriceTableProvider prices, GatewayConfi
 }
 
 /// <summary>The completion listener of the metering feature: builds the record and hands it to the ledger, off the request path.</summary>
-internal sealed partial class UsageRecorder(UsageRecordFactory factory, UsageLedger ledger, MeteringMetrics metrics, ILogger<UsageRecorder> logger)
-    : IChatRequestCompletionListener
+internal sealed partial class UsageRecorder(UsageRecordFactory factory, UsageLedger ledger, MeteringMetrics metrics,
+    GatewayConfigurationProvider configuration, ILogger<UsageRecorder> logger) : IChatRequestCompletionListener
 {
     public void OnCompleted(ChatRequestCompletion completion)
     {
@@ -146,7 +146,7 @@ internal sealed partial class UsageRecorder(UsageRecordFactory factory, UsageLed
             var record = factory.Create(completion);
             if (record.CostUsd is { } cost)
             {
-                metrics.Cost(record.Tenant, record.RequestedModel, record.Provider, cost);
+                metrics.Cost(record.Tenant, Telemetry.MetricLabels.Model(record.RequestedModel, configuration.Current.Routes), record.Provider, cost);
             }
             ledger.Append(record);
         }

@@ -10,7 +10,10 @@ using Microsoft.Extensions.Options;
 
 namespace LlmProxy.Tests.Metering;
 
-/// <summary>A clock tests move by hand; timers (and so <c>Task.Delay(..., TimeProvider)</c>) fire when it passes their due time.</summary>
+/// <summary>
+/// A clock tests move by hand; timers (and so <c>Task.Delay(..., TimeProvider)</c>) fire when it passes their due time.
+/// Like TestSupport's, plus <see cref="PendingTimers"/>: the ledger loop test needs to know the writer is asleep on the clock.
+/// </summary>
 internal sealed class FakeTimeProvider(DateTimeOffset start) : TimeProvider
 {
     private readonly Lock _gate = new();
@@ -242,8 +245,11 @@ internal static class MeteringTestData
 {
     public static readonly DateTimeOffset Start = new(2026, 11, 20, 12, 0, 0, TimeSpan.Zero);
 
-    public static MeteringMetrics Metrics() =>
-        new(new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
+    public static MeteringMetrics Metrics()
+    {
+        var factory = new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
+        return new(factory, new LlmProxy.Telemetry.GatewayMetrics(factory));
+    }
 
     public static UsageRecord Record(int i, string tenant = "acme", DateTimeOffset? at = null, string? agent = null, string model = "gpt-4o",
         decimal? cost = 0.001m, int prompt = 100, int completion = 50) => new()

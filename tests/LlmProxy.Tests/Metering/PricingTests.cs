@@ -200,7 +200,7 @@ public sealed class PriceTableProviderTests
         using var collector = new MeasurementCollector(factory, "llmproxy.pricing.missing");
         var logger = new ListLogger<PriceTableProvider>();
         using var provider = new PriceTableProvider(MeteringTestData.Options(o => o.PricingFile = "pricing.json"),
-            new TestHostEnvironment(directory.Path), new MeteringMetrics(factory), logger);
+            new TestHostEnvironment(directory.Path), new MeteringMetrics(factory, new LlmProxy.Telemetry.GatewayMetrics(factory)), logger);
 
         Assert.NotNull(provider.Find("openai", "gpt-4o", "gpt-4o", MeteringTestData.Start));
         Assert.Null(provider.Find("openai", "mystery", "mystery", MeteringTestData.Start));

@@ -264,7 +264,7 @@ public sealed class UsageLedgerWriterTests : IDisposable
         var factory = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions
             .GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(Microsoft.Extensions.DependencyInjection.ServiceCollectionContainerBuilderExtensions.BuildServiceProvider(services));
         using var collector = new MeasurementCollector(factory, "llmproxy.usage_ledger.queue_depth");
-        var metrics = new MeteringMetrics(factory);
+        var metrics = new MeteringMetrics(factory, new LlmProxy.Telemetry.GatewayMetrics(factory));
         var options = MeteringTestData.Options();
         var spill = new UsageSpillFile(_directory.Path, MeteringTestData.Log<UsageSpillFile>());
         var ledger = new UsageLedger(options, spill, metrics, MeteringTestData.Log<UsageLedger>());
