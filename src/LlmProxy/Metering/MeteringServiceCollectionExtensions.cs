@@ -29,7 +29,7 @@ public static class MeteringServiceCollectionExtensions
         {
             return services;
         }
-        services.AddSingleton<MeteringMarker>();
+        services.AddSingleton(new MeteringMarker());
 
         services.AddOptions<MeteringOptions>()
             .BindConfiguration(MeteringOptions.SectionName)
@@ -38,6 +38,7 @@ public static class MeteringServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddMetrics();
 
+        services.TryAddSingleton<Telemetry.GatewayMetrics>();
         services.TryAddSingleton<MeteringMetrics>();
         services.TryAddSingleton<PriceTableProvider>();
         services.TryAddSingleton<UsageRecordFactory>();
@@ -71,8 +72,15 @@ public static class MeteringServiceCollectionExtensions
         var directory = options.ResolvePath(services.GetRequiredService<IHostEnvironment>().ContentRootPath, options.DataDirectory);
         return new SqliteUsageStore(Path.Combine(directory, SqliteUsageStore.FileName));
     }
+}
 
-    private sealed class MeteringMarker;
+/// <summary>Makes <c>AddLlmProxyMetering</c> and <c>MapLlmProxyMetering</c> safe to call more than once.</summary>
+internal sealed class MeteringMarker
+{
+    private int _endpointsMapped;
+
+    /// <summary>True the first time only.</summary>
+    public bool TryMapEndpoints() => Interlocked.Exchange(ref _endpointsMapped, 1) == 0;
 }
 
 /// <summary>Reports every problem of <c>LlmProxy:Metering</c> at startup.</summary>
