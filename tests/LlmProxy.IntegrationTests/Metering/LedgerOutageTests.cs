@@ -121,6 +121,46 @@ public sealed class LedgerOutageTests
         Assert.Equal((total, total), (reader.GetInt32(0), reader.GetInt32(1)));
     }
 
+    [Fact]
+    public async Task Shutdown_StoreDown_EveryRecordSpilledAndLandedByTheNextStart()
+    {
+        const int total = 120;
+        await using var simulator = await SimulatorServer.StartAsync(new SimulatorOptions());
+        var settings = new GatewaySettings()
+            .Tenant("acme", Key)
+            .OpenAi("chat", "sim", simulator.BaseAddress, configure: d => d.Set("UpstreamModel", MeteredGateway.PricedModel));
+        var switchable = new SwitchableUsageStore { Down = true };
+        var first = await MeteredGateway.StartAsync(settings, services: s => s.AddSingleton<IUsageStore>(sp =>
+        {
+            var options = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<MeteringOptions>>().Value;
+            switchable.Inner = new SqliteUsageStore(Path.Combine(options.DataDirectory, SqliteUsageStore.FileName));
+            return switchable;
+        }), keepDataDirectory: true);
+        using (var http = first.Gateway.CreateClient(Key))
+        {
+            for (var i = 0; i < total; i++)
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = new StringContent(Body, Encoding.UTF8, "application/json") };
+                request.Headers.Add("x-request-id", $"stop-{i:D4}");
+                using var response = await http.SendAsync(request, TestContext.Current.CancellationToken);
+                Assert.True(response.IsSuccessStatusCode);
+            }
+        }
+
+        // SIGTERM with the store still down: what was queued or buffered goes to the spill file.
+        await first.Gateway.StopAsync();
+        var spillPath = Path.Combine(first.DataDirectory, UsageSpillFile.FileName);
+        Assert.Equal(total, SpilledLines(spillPath));
+        await first.DisposeAsync();
+
+        // The next start, with the store reachable, replays the file.
+        await using var second = await MeteredGateway.StartAsync(settings, dataDirectory: first.Root);
+        var records = await second.WaitForRecordsAsync("acme", total);
+
+        Assert.Equal(Enumerable.Range(0, total).Select(i => $"stop-{i:D4}"), records.Select(r => r.RequestId).Order(StringComparer.Ordinal));
+        Assert.False(File.Exists(spillPath));
+    }
+
     private static int SpilledLines(string path)
     {
         try

@@ -22,12 +22,18 @@ internal sealed class MeteredGateway : IAsyncDisposable
     public const decimal CheapOutput = 2.00m;
 
     private readonly DirectoryInfo _directory;
+    private readonly bool _keepDirectory;
+    private int _disposed;
 
-    private MeteredGateway(GatewayHost gateway, DirectoryInfo directory)
+    private MeteredGateway(GatewayHost gateway, DirectoryInfo directory, bool keepDirectory)
     {
         Gateway = gateway;
         _directory = directory;
+        _keepDirectory = keepDirectory;
     }
+
+    /// <summary>The test's directory: the pricing file and <c>data/</c>. Pass it to another gateway to start it on the same data.</summary>
+    public string Root => _directory.FullName;
 
     public GatewayHost Gateway { get; }
 
@@ -37,10 +43,12 @@ internal sealed class MeteredGateway : IAsyncDisposable
 
     internal UsageLedgerWriter Writer => Gateway.Services.GetRequiredService<UsageLedgerWriter>();
 
+    /// <param name="dataDirectory">An earlier gateway's <see cref="Root"/> to reuse; a new directory otherwise.</param>
+    /// <param name="keepDataDirectory">Leave the directory in place on dispose (for a later gateway, which then removes it).</param>
     public static async Task<MeteredGateway> StartAsync(GatewaySettings settings, DynaliteServer? dynamo = null,
-        Action<IServiceCollection>? services = null, string? tableName = null)
+        Action<IServiceCollection>? services = null, string? tableName = null, string? dataDirectory = null, bool keepDataDirectory = false)
     {
-        var directory = Directory.CreateTempSubdirectory("llmproxy-metering-it-");
+        var directory = dataDirectory is null ? Directory.CreateTempSubdirectory("llmproxy-metering-it-") : new DirectoryInfo(dataDirectory);
         var pricing = Path.Combine(directory.FullName, "pricing.json");
         await File.WriteAllTextAsync(pricing, $$"""
             { "currency": "USD", "prices": [
@@ -68,7 +76,7 @@ internal sealed class MeteredGateway : IAsyncDisposable
                 services?.Invoke(s);
                 s.AddLlmProxyMetering();
             }, configureApp: app => app.MapLlmProxyMetering());
-            return new MeteredGateway(gateway, directory);
+            return new MeteredGateway(gateway, directory, keepDataDirectory);
         }
         catch
         {
@@ -125,8 +133,16 @@ internal sealed class MeteredGateway : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
         await Gateway.DisposeAsync();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        if (_keepDirectory)
+        {
+            return;
+        }
         try
         {
             _directory.Delete(recursive: true);
