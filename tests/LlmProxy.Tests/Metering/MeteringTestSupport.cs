@@ -231,12 +231,16 @@ internal sealed class TempDirectory : IDisposable
     public void Dispose()
     {
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        try
+        // A background writer finishing its last step can add a file while the tree is being removed: try again.
+        for (var attempt = 0; attempt < 5 && Directory.Exists(Path); attempt++)
         {
-            Directory.Delete(Path, recursive: true);
-        }
-        catch (IOException)
-        {
+            try
+            {
+                Directory.Delete(Path, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
         }
     }
 }
