@@ -23,6 +23,7 @@ public static class LlmProxyApplicationExtensions
 
         app.MapLlmProxyHealth();
         app.MapDeploymentAdmin();
+        app.MapConfigurationAdmin();
         var v1 = app.MapGroup("/v1");
         v1.MapPost("/chat/completions", (HttpContext http, ChatCompletionsEndpoint endpoint) => endpoint.HandleAsync(http));
         v1.MapGet("/models", (HttpContext http, ModelsEndpoint endpoint) => endpoint.List(http));
