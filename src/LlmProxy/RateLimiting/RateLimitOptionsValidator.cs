@@ -21,6 +21,20 @@ internal static class RateLimitOptionsValidator
         {
             problems.Add($"{root}:Redis:Configuration is required when {root}:Store is '{RateLimitStores.Redis}'.");
         }
+        else if (options.Store == RateLimitStores.Redis)
+        {
+            try
+            {
+                if (StackExchange.Redis.ConfigurationOptions.Parse(redis.Configuration!).EndPoints.Count == 0)
+                {
+                    problems.Add($"{root}:Redis:Configuration names no Redis endpoint (host:port).");
+                }
+            }
+            catch (ArgumentException ex)
+            {
+                problems.Add($"{root}:Redis:Configuration is not a valid StackExchange.Redis configuration string: {ex.Message}");
+            }
+        }
         if (redis.FailureMode is not (RateLimitFailureModes.Local or RateLimitFailureModes.Closed))
         {
             problems.Add($"{root}:Redis:FailureMode '{redis.FailureMode}' is unknown; use '{RateLimitFailureModes.Local}' or '{RateLimitFailureModes.Closed}'.");

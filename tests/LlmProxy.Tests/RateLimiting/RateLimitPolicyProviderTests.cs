@@ -104,6 +104,16 @@ public sealed class RateLimitPolicyProviderTests
         Assert.Equal(["LlmProxy:RateLimits:Redis:Configuration is required when LlmProxy:RateLimits:Store is 'redis'."], problems);
     }
 
+    [Theory]
+    [InlineData("redis:6379,nosuchoption=1", "not a valid StackExchange.Redis configuration string")]
+    [InlineData("password=x", "names no Redis endpoint")]
+    public void Validate_BadRedisConfigurationString_IsAProblem(string configuration, string expected)
+    {
+        var problems = RateLimitOptionsValidator.Collect(Bind(("Store", "redis"), ("Redis:Configuration", configuration)));
+
+        Assert.Contains(expected, Assert.Single(problems), StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Reload_ValidChange_AppliesIt_InvalidChange_KeepsThePreviousLimits()
     {
