@@ -6,6 +6,7 @@ using LlmProxy.Providers;
 using LlmProxy.Providers.Bedrock;
 using LlmProxy.Providers.OpenAi;
 using LlmProxy.Routing;
+using LlmProxy.Telemetry;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace LlmProxy.Hosting;
@@ -50,6 +51,10 @@ public static class LlmProxyServiceCollectionExtensions
         services.TryAddSingleton<ChatPipeline>();
         services.TryAddSingleton<ChatCompletionsEndpoint>();
         services.TryAddSingleton<ModelsEndpoint>();
+
+        // Telemetry first: its pipeline stage must wrap every other stage.
+        services.AddLlmProxyTelemetry(configuration);
+        services.AddGatewayMetricsRecorder();
 
         services.AddHealthChecks().AddCheck<ConfigurationHealthCheck>("configuration", tags: [HealthEndpoints.ReadinessTag]);
         services.AddHostedService<EmbeddedSimulatorService>();

@@ -28,6 +28,17 @@ public static class TelemetryServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MetricsOptions>, MetricsOptionsValidator>());
         services.TryAddSingleton<GatewayMetrics>();
         services.TryAddSingleton<MetricsCollector>();
+        services.AddOptions<TracingOptions>().Bind(configuration.GetSection(TracingOptions.SectionName));
+        services.AddHostedService<TracingService>();
+        return services;
+    }
+
+    /// <summary>Connects the gateway's hooks (completion listener, dispatcher events, breaker registry, pipeline stage) to <see cref="GatewayMetrics"/>.</summary>
+    internal static IServiceCollection AddGatewayMetricsRecorder(this IServiceCollection services)
+    {
+        services.TryAddSingleton<GatewayMetricsRecorder>();
+        services.AddSingleton<Pipeline.IChatRequestCompletionListener>(sp => sp.GetRequiredService<GatewayMetricsRecorder>());
+        services.AddSingleton<Pipeline.IChatMiddleware>(sp => sp.GetRequiredService<GatewayMetricsRecorder>());
         return services;
     }
 }

@@ -146,7 +146,7 @@ internal static class TestChats
     {
         var body = new JsonObject { ["model"] = deployment.ModelName, ["messages"] = new JsonArray() };
         var request = new ChatRequest(body, deployment.ModelName, stream, includeUsage: false, new JsonArray());
-        var route = new ModelRoute(deployment.ModelName, [deployment]);
+        var route = new ModelRoute(deployment.ModelName, [deployment], new RetryBudgetOptions());
         return new ChatContext(http ?? new DefaultHttpContext(), new TenantIdentity(new Tenant(tenant, null), "key-1"), request, route);
     }
 

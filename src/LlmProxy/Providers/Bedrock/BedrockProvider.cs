@@ -34,6 +34,9 @@ internal sealed class BedrockProvider : IChatProvider
 
     public string Name => ProviderName;
 
+    /// <summary>Bedrock throttles and fails in bursts; take a deployment out sooner than an OpenAI one (the original design: 3).</summary>
+    public int DefaultConsecutiveFailures => 3;
+
     public void Validate(string path, DeploymentOptions options, ICollection<string> errors)
     {
         var region = BedrockSettings.ResolveRegion(options);

@@ -86,7 +86,7 @@ public class ConverseResponseTranslationTests
 
         var completion = BedrockTest.NormalizeId((JsonObject)JsonNode.Parse(translated.Body)!);
         BedrockTest.JsonEqual(BedrockTest.Parse(openAi), completion);
-        Assert.Equal(OpenAi.OpenAiUsage.Read(completion["usage"]), translated.Usage);
+        Assert.Equal(global::LlmProxy.OpenAi.OpenAiUsage.Read(completion["usage"]), translated.Usage);
     }
 
     [Theory]

@@ -264,7 +264,7 @@ public partial class ConverseStreamTranslatorTests
         var sink = Run(StreamRequest, body);
 
         Assert.Equal(2, sink.Chunks.Count); // role, "partial"
-        var error = Assert.IsType<OpenAi.OpenAiError>(sink.ErrorSent);
+        var error = Assert.IsType<global::LlmProxy.OpenAi.OpenAiError>(sink.ErrorSent);
         Assert.Contains(codeOrType, new[] { error.Code, error.Type });
         Assert.Equal("error:", sink.Events[^1][..6]);
         if (message is not null)
