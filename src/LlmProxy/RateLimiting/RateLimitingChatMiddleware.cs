@@ -5,7 +5,7 @@ using LlmProxy.Pipeline;
 namespace LlmProxy.RateLimiting;
 
 /// <summary>
-/// The chat pipeline stage that enforces the limits. It runs first (before the response cache), so every request,
+/// The chat pipeline stage that enforces the limits. It is registered before the response cache, so every request,
 /// cached or not, counts; it then:
 /// <list type="number">
 /// <item>reserves an estimate of the request's tokens (prompt estimate + completion maximum) with one request and a

@@ -1,3 +1,4 @@
+using LlmProxy.Hosting;
 using LlmProxy.Pipeline;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -6,11 +7,22 @@ namespace LlmProxy.RateLimiting;
 
 public static class RateLimitingServiceCollectionExtensions
 {
+    /// <inheritdoc cref="AddLlmProxyRateLimiting(IServiceCollection, Action{RateLimitOptions}?)"/>
+    public static ILlmProxyBuilder AddRateLimiting(this ILlmProxyBuilder builder, Action<RateLimitOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddLlmProxyRateLimiting(configure);
+        return builder;
+    }
+
     /// <summary>
     /// Adds per-tenant rate limits and budgets, configured from <c>LlmProxy:RateLimits</c> (see
-    /// <see cref="RateLimitOptions"/>), optionally adjusted by <paramref name="configure"/>. The limiter becomes the
-    /// first stage of the chat pipeline, ahead of stages registered before it (the response cache in particular), so
-    /// that every request counts. Replace <see cref="IRequestCostSource"/> to feed the budgets.
+    /// <see cref="RateLimitOptions"/>), optionally adjusted by <paramref name="configure"/>. Replace
+    /// <see cref="IRequestCostSource"/> to feed the budgets.
+    /// <para>
+    /// Chat stages run in registration order: call this after telemetry (whose stage wraps every other one) and
+    /// before the response cache, so that cache hits still count as requests.
+    /// </para>
     /// </summary>
     public static IServiceCollection AddLlmProxyRateLimiting(this IServiceCollection services, Action<RateLimitOptions>? configure = null)
     {
@@ -31,20 +43,7 @@ public static class RateLimitingServiceCollectionExtensions
         services.TryAddSingleton<IRateLimitStore>(CreateStore);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IChatRequestCompletionListener, BudgetSpendRecorder>());
 
-        var stage = ServiceDescriptor.Singleton<IChatMiddleware, RateLimitingChatMiddleware>();
-        if (!services.Any(d => d.ServiceType == typeof(IChatMiddleware) && d.ImplementationType == typeof(RateLimitingChatMiddleware)))
-        {
-            // Stages run in registration order: go in front of any stage already registered.
-            var first = services.Select((d, i) => (d, i)).FirstOrDefault(x => x.d.ServiceType == typeof(IChatMiddleware));
-            if (first.d is null)
-            {
-                services.Add(stage);
-            }
-            else
-            {
-                services.Insert(first.i, stage);
-            }
-        }
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IChatMiddleware, RateLimitingChatMiddleware>());
         return services;
     }
 

@@ -19,16 +19,18 @@ public sealed class RateLimitingServiceCollectionExtensionsTests
     }
 
     [Fact]
-    public void AddLlmProxyRateLimiting_AfterOtherStages_RunsFirst()
+    public void AddLlmProxyRateLimiting_Stage_TakesItsPlaceInRegistrationOrderOnce()
     {
         var services = Services();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IChatMiddleware, OtherStage>());
 
         services.AddLlmProxyRateLimiting();
         services.AddLlmProxyRateLimiting();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IChatMiddleware, LaterStage>());
 
-        Assert.Equal([typeof(RateLimitingChatMiddleware), typeof(OtherStage)],
+        Assert.Equal([typeof(OtherStage), typeof(RateLimitingChatMiddleware), typeof(LaterStage)],
             services.Where(d => d.ServiceType == typeof(IChatMiddleware)).Select(d => d.ImplementationType));
+        Assert.Single(services, d => d.ImplementationType == typeof(BudgetSpendRecorder));
     }
 
     [Fact]
@@ -72,6 +74,11 @@ public sealed class RateLimitingServiceCollectionExtensionsTests
     }
 
     private sealed class OtherStage : IChatMiddleware
+    {
+        public Task InvokeAsync(ChatContext context, ChatDelegate next) => next(context);
+    }
+
+    private sealed class LaterStage : IChatMiddleware
     {
         public Task InvokeAsync(ChatContext context, ChatDelegate next) => next(context);
     }
