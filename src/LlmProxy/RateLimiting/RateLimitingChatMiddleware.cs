@@ -93,10 +93,14 @@ internal sealed partial class RateLimitingChatMiddleware(
 
     private void ObserveSpend(RateLimitDecision decision)
     {
+        if (decision.Rejection is { ScopeIndex: < 0 })
+        {
+            return; // the store was not reached: nothing was read
+        }
         var scopes = decision.Request.Scopes;
         for (var i = 0; i < scopes.Count && i < decision.Usage.Count; i++)
         {
-            if (scopes[i].Level == RateLimitLevel.Tenant && scopes[i].Limits.HasBudget && (decision.Rejection?.ScopeIndex ?? 0) >= 0)
+            if (scopes[i].Level == RateLimitLevel.Tenant && scopes[i].Limits.HasBudget)
             {
                 metrics.ObserveSpend(decision.Request.Tenant, scopes[i].Limits, decision.Request.Periods, decision.Usage[i].Spend);
             }
