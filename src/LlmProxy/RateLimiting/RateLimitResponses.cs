@@ -19,11 +19,15 @@ internal static class RateLimitHeaders
 
     /// <summary>
     /// The headers for a decision: for requests and for tokens separately, the scope with the least remaining (the
-    /// smaller limit on a tie). A kind that no scope limits gets no headers.
+    /// smaller limit on a tie). A kind that no scope limits gets no headers, nor does a refusal because the store is unavailable.
     /// </summary>
     public static List<KeyValuePair<string, string>> For(RateLimitDecision decision)
     {
         var headers = new List<KeyValuePair<string, string>>(6);
+        if (decision.Rejection is { ScopeIndex: < 0 })
+        {
+            return headers; // the store could not be read: there is nothing true to report
+        }
         var scopes = decision.Request.Scopes;
         var usage = decision.Usage;
         int? bestRequests = null, bestTokens = null;

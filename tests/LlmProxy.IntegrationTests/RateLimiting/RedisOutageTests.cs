@@ -89,6 +89,7 @@ public sealed class RedisOutageTests : IAsyncLifetime
             var error = await response.ErrorAsync();
             Assert.Equal("rate_limiter_unavailable", error.GetProperty("code").GetString());
             Assert.Equal("server_error", error.GetProperty("type").GetString());
+            Assert.Empty(response.Header("x-ratelimit-remaining-requests")); // nothing true to report
         }
         Assert.Equal(1, _simulator.Requests.Count);
         Assert.Equal(1, WarningsAboutTheStore(gateway));

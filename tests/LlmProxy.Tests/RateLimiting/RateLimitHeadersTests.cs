@@ -67,4 +67,13 @@ public sealed class RateLimitHeadersTests
 
         Assert.Empty(RateLimitHeaders.For(decision));
     }
+
+    [Fact]
+    public void For_StoreUnavailable_NoHeaders()
+    {
+        var request = Request(new FakeTimeProvider(), 0, Tenant(rpm: 10));
+        var decision = RateLimitDecision.Reject(request, new RateLimitRejection(-1, RateLimitKind.StoreUnavailable, TimeSpan.FromSeconds(5)), [default]);
+
+        Assert.Empty(RateLimitHeaders.For(decision));
+    }
 }
