@@ -30,7 +30,7 @@ public sealed class ConcurrencyLimitTests
     [InlineData(RateLimitStores.Redis)]
     public async Task SlowUpstream_ThirdConcurrentRequest_IsRefusedUntilOneFinishes(string store)
     {
-        await using var simulator = await SimulatorServer.StartAsync(new SimulatorOptions { Latency = TimeSpan.FromSeconds(1) });
+        await using var simulator = await SimulatorServer.StartAsync(new SimulatorOptions { Latency = TimeSpan.FromSeconds(2) });
         var (gateway, admitted, completed) = await StartAsync(simulator, 2,
             s => store == RateLimitStores.Redis ? s.RedisStore(RedisTestServer.SharedConfiguration(), RedisTestServer.NewKeyPrefix()) : s);
         await using var _ = gateway;
@@ -66,7 +66,7 @@ public sealed class ConcurrencyLimitTests
     [Fact]
     public async Task Stream_HoldsItsSlotUntilTheLastChunk()
     {
-        await using var simulator = await SimulatorServer.StartAsync(new SimulatorOptions { ChunkDelay = TimeSpan.FromMilliseconds(100) });
+        await using var simulator = await SimulatorServer.StartAsync(new SimulatorOptions { ChunkDelay = TimeSpan.FromMilliseconds(250) });
         var (gateway, _, completed) = await StartAsync(simulator, 1);
         await using var __ = gateway;
         using var http = gateway.CreateClient(AcmeKey);
