@@ -1,10 +1,10 @@
 using System.Diagnostics.Metrics;
 using System.Net;
 using LlmProxy.IntegrationTests.Infrastructure;
-using LlmProxy.IntegrationTests.TestSupport;
 using LlmProxy.Pipeline;
 using LlmProxy.RateLimiting;
 using LlmProxy.Simulator;
+using LlmProxy.Testing;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using static LlmProxy.IntegrationTests.RateLimiting.RateLimitTesting;
 

@@ -1,5 +1,5 @@
-using LlmProxy.IntegrationTests.TestSupport;
 using LlmProxy.RateLimiting;
+using LlmProxy.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace LlmProxy.IntegrationTests.RateLimiting;

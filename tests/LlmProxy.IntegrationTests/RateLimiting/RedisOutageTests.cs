@@ -1,9 +1,9 @@
 using System.Net;
 using LlmProxy.IntegrationTests.Infrastructure;
 using LlmProxy.IntegrationTests.OpenAiApi;
-using LlmProxy.IntegrationTests.TestSupport;
 using LlmProxy.RateLimiting;
 using LlmProxy.Simulator;
+using LlmProxy.Testing;
 using static LlmProxy.IntegrationTests.RateLimiting.RateLimitTesting;
 
 namespace LlmProxy.IntegrationTests.RateLimiting;

@@ -1,5 +1,5 @@
 using LlmProxy.RateLimiting;
-using LlmProxy.Tests.TestSupport;
+using LlmProxy.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 using static LlmProxy.Tests.RateLimiting.RateLimitTestData;
 

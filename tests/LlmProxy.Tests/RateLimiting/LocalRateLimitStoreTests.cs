@@ -1,5 +1,5 @@
 using LlmProxy.RateLimiting;
-using LlmProxy.Tests.TestSupport;
+using LlmProxy.Testing;
 using static LlmProxy.Tests.RateLimiting.RateLimitTestData;
 
 namespace LlmProxy.Tests.RateLimiting;
