@@ -1,6 +1,6 @@
 using System.Text;
 using LlmProxy.Simulator.Bedrock;
-using LlmProxy.Tests.TestSupport;
+using LlmProxy.Testing;
 using Xunit;
 
 namespace LlmProxy.Tests.Simulator;
