@@ -20,12 +20,12 @@ internal sealed class ResponseUsageObserver(ChatContext chat) : IChatResponseObs
     public bool SawResponse { get; private set; }
 
     /// <summary>Completion tokens of what the client received, estimated from its characters.</summary>
-    public int EstimatedCompletionTokens => _bodyCompletionTokens ?? TokenEstimator.FromCharacters(_outputCharacters);
+    public int EstimatedCompletionTokens => _bodyCompletionTokens ?? UsageEstimator.FromCharacters(_outputCharacters);
 
     public void OnChunk(JsonObject chunk)
     {
         Chunks++;
-        _outputCharacters += TokenEstimator.OutputCharacters(chunk);
+        _outputCharacters += UsageEstimator.OutputCharacters(chunk);
     }
 
     public void OnResponse(ReadOnlySpan<byte> body)
@@ -38,11 +38,11 @@ internal sealed class ResponseUsageObserver(ChatContext chat) : IChatResponseObs
         }
         try
         {
-            _bodyCompletionTokens = JsonNode.Parse(body) is JsonObject completion ? TokenEstimator.EstimateCompletion(completion) : 0;
+            _bodyCompletionTokens = JsonNode.Parse(body) is JsonObject completion ? UsageEstimator.EstimateCompletion(completion) : 0;
         }
         catch (JsonException)
         {
-            _bodyCompletionTokens = TokenEstimator.FromCharacters(body.Length);
+            _bodyCompletionTokens = UsageEstimator.FromCharacters(body.Length);
         }
     }
 }

@@ -81,7 +81,7 @@ internal sealed class UsageRecordFactory(PriceTableProvider prices, GatewayConfi
 
     private static TokenUsage Estimate(ChatContext chat, ResponseUsageObserver? observer)
     {
-        var prompt = TokenEstimator.EstimatePrompt(chat.Request);
+        var prompt = UsageEstimator.EstimatePrompt(chat.Request);
         var completion = observer?.EstimatedCompletionTokens ?? 0;
         return new TokenUsage(prompt, completion, prompt + completion, null, Estimated: true);
     }

@@ -208,8 +208,8 @@ public sealed class UsageAccountingTests
                 AssertNoUsageShown(events);
                 // No usage from the upstream: prompt estimated from the request, completion from what the client was sent.
                 Assert.True(ChatRequestParser.TryParse(Encoding.UTF8.GetBytes(body.ToJsonString()), out var parsed, out _));
-                var p = TokenEstimator.EstimatePrompt(parsed!);
-                var c = TokenEstimator.EstimateText(Sse.Content(events.Where(e => !e.Contains("\"error\"", StringComparison.Ordinal))));
+                var p = UsageEstimator.EstimatePrompt(parsed!);
+                var c = UsageEstimator.EstimateText(Sse.Content(events.Where(e => !e.Contains("\"error\"", StringComparison.Ordinal))));
                 Assert.True(c > 0);
                 return new Expected(model, kind, status, p, c, true,
                     (p * MeteredGateway.CheapInput + c * MeteredGateway.CheapOutput) / 1_000_000m, agent, true);

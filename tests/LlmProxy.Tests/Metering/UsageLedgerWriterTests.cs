@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using LlmProxy.Metering;
+using LlmProxy.Testing;
 
 namespace LlmProxy.Tests.Metering;
 
@@ -236,7 +237,7 @@ public sealed class UsageLedgerWriterTests : IDisposable
     }
 
     [Fact]
-    public async Task ExecuteAsync_StoreFails_WaitsForTheBackoffOnTheClockThenWrites()
+    public async Task ExecuteAsync_StoreFails_RetriesOnlyAsTheClockPassesTheBackoff()
     {
         var (ledger, writer, _) = Create();
         await writer.StartAsync(CancellationToken.None);
@@ -245,13 +246,21 @@ public sealed class UsageLedgerWriterTests : IDisposable
 
         ledger.Append(MeteringTestData.Record(0));
         await _store.WaitForWriteCallsAsync(1);
-        await WaitUntilAsync(() => _time.PendingTimers > 0); // the writer sleeps on the clock
+        _store.Down = false;
         Assert.Empty(_store.Records);
 
-        _store.Down = false;
-        _time.Advance(TimeSpan.FromMilliseconds(500));
-        await _store.WaitForWriteCallsAsync(2);
+        // Nothing but the clock wakes the writer for its retry: move it in 100 ms steps until the record lands.
+        var start = _time.GetUtcNow();
+        await WaitUntilAsync(() =>
+        {
+            if (_store.WriteCalls < 2)
+            {
+                _time.Advance(TimeSpan.FromMilliseconds(100));
+            }
+            return _store.WriteCalls >= 2;
+        });
 
+        Assert.True(_time.GetUtcNow() - start >= TimeSpan.FromMilliseconds(500), $"retried after {(_time.GetUtcNow() - start).TotalMilliseconds} ms of clock time");
         AssertExactlyOnce(1);
         await writer.StopAsync(CancellationToken.None);
     }

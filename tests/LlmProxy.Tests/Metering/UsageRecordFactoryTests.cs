@@ -129,9 +129,9 @@ public sealed class UsageRecordFactoryTests : IDisposable
 
         var record = _factory.Create(Completion(http, chat));
 
-        // prompt: 3 + 3 framing + 16 chars (4) = 10; completion: 12 chars = 3
-        Assert.Equal((10, 3, 13, true), (record.PromptTokens, record.CompletionTokens, record.TotalTokens, record.TokensEstimated));
-        Assert.Equal((10 * 2.5m + 3 * 10m) / 1_000_000m, record.CostUsd);
+        // prompt: 3 + 4 framing + 16 chars (4) = 11; completion: 12 chars = 3
+        Assert.Equal((11, 3, 14, true), (record.PromptTokens, record.CompletionTokens, record.TotalTokens, record.TokensEstimated));
+        Assert.Equal((11 * 2.5m + 3 * 10m) / 1_000_000m, record.CostUsd);
         Assert.True(record.Streamed);
         Assert.Equal("upstream_stream_interrupted", record.ErrorType);
         Assert.Equal(UsageOutcomes.Error, record.Outcome);
@@ -175,7 +175,7 @@ public sealed class UsageRecordFactoryTests : IDisposable
 
         var record = _factory.Create(Completion(http, chat));
 
-        Assert.Equal((10, 4, true), (record.PromptTokens, record.CompletionTokens, record.TokensEstimated));
+        Assert.Equal((11, 4, true), (record.PromptTokens, record.CompletionTokens, record.TokensEstimated));
     }
 
     [Fact]

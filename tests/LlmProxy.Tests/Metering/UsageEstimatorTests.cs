@@ -1,0 +1,66 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using LlmProxy.Metering;
+using LlmProxy.OpenAi;
+
+namespace LlmProxy.Tests.Metering;
+
+public sealed class UsageEstimatorTests
+{
+    [Theory]
+    [InlineData("", 0)]
+    [InlineData("a", 1)]
+    [InlineData("abcd", 1)]
+    [InlineData("abcde", 2)]
+    [InlineData("hello world!!", 4)]
+    public void EstimateText_FourCharactersPerToken_RoundsUp(string text, int expected)
+    {
+        Assert.Equal(expected, UsageEstimator.EstimateText(text));
+    }
+
+    [Fact]
+    public void EstimatePrompt_SameAsTheRateLimiterReservesWith()
+    {
+        Assert.True(ChatRequestParser.TryParse(Encoding.UTF8.GetBytes(
+            """{"model":"m","messages":[{"role":"system","content":"abcd"},{"role":"user","name":"bob","content":"12345678"}],"tools":[{"type":"function","function":{"name":"f"}}]}"""),
+            out var request, out _));
+
+        Assert.Equal(LlmProxy.RateLimiting.TokenEstimator.EstimatePrompt(request!.Body), UsageEstimator.EstimatePrompt(request));
+    }
+
+    [Fact]
+    public void EstimatePrompt_OneShortMessage_FramingPlusText()
+    {
+        Assert.True(ChatRequestParser.TryParse(Encoding.UTF8.GetBytes("""{"model":"m","messages":[{"role":"user","content":"0123456789abcdef"}]}"""), out var request, out _));
+
+        // 3 (reply priming) + 4 (message framing) + 16 characters / 4
+        Assert.Equal(11, UsageEstimator.EstimatePrompt(request!));
+    }
+
+    [Fact]
+    public void OutputCharacters_CountsContentRefusalReasoningAndToolArguments()
+    {
+        var chunk = JsonNode.Parse("""
+            {"choices":[
+              {"index":0,"delta":{"content":"Hello","reasoning_content":"hmm"}},
+              {"index":1,"delta":{"refusal":"no","tool_calls":[{"index":0,"function":{"name":"f","arguments":"{\"a\""}}]}}
+            ]}
+            """)!.AsObject();
+
+        Assert.Equal(5 + 3 + 2 + 1 + 4, UsageEstimator.OutputCharacters(chunk));
+    }
+
+    [Fact]
+    public void OutputCharacters_RoleOnlyAndUsageChunks_AreZero()
+    {
+        Assert.Equal(0, UsageEstimator.OutputCharacters(JsonNode.Parse("""{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}""")!.AsObject()));
+        Assert.Equal(0, UsageEstimator.OutputCharacters(JsonNode.Parse("""{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}""")!.AsObject()));
+    }
+
+    [Fact]
+    public void EstimateCompletion_SumsEveryChoice()
+    {
+        var completion = JsonNode.Parse("""{"choices":[{"message":{"role":"assistant","content":"12345678"}},{"message":{"role":"assistant","content":"abcd"}}]}""")!.AsObject();
+        Assert.Equal(3, UsageEstimator.EstimateCompletion(completion));
+    }
+}
