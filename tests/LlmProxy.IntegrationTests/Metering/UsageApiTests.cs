@@ -27,7 +27,8 @@ public sealed class UsageApiTests : IAsyncLifetime
             .Tenant("alpha", KeyA)
             .Tenant("bravo", KeyB)
             .OpenAi("chat", "sim-chat", _simulator.BaseAddress, configure: d => d.Set("UpstreamModel", MeteredGateway.PricedModel))
-            .OpenAi("cheap", "sim-cheap", _simulator.BaseAddress, configure: d => d.Set("UpstreamModel", MeteredGateway.CheapModel)));
+            .OpenAi("cheap", "sim-cheap", _simulator.BaseAddress, configure: d => d.Set("UpstreamModel", MeteredGateway.CheapModel))
+            .OpenAi("free", "sim-free", _simulator.BaseAddress, configure: d => d.Set("UpstreamModel", "sim-unpriced")));
         _alpha = _metered.Gateway.CreateClient(KeyA);
         _bravo = _metered.Gateway.CreateClient(KeyB);
 
@@ -235,6 +236,26 @@ public sealed class UsageApiTests : IAsyncLifetime
         var completion = _alphaRecords.Sum(r => (long)r.CompletionTokens) * 15;
         Assert.Equal(Math.Round((prompt * MeteredGateway.CheapInput + completion * MeteredGateway.CheapOutput) / 1_000_000m, 6), alternative["cost_usd"]!.GetValue<decimal>());
         Assert.Equal(MeteredGateway.CheapModel, estimate["cheapest"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Metrics_CostByTenantModelProviderAndMissingPricesExposed()
+    {
+        await SendAsync(_alpha, "free", "no price for this one");
+        await SendAsync(_alpha, "free", "nor this one");
+        using var http = _metered.Gateway.CreateClient();
+
+        var scrape = await http.GetStringAsync("/metrics", TestContext.Current.CancellationToken);
+        var lines = scrape.Split('\n');
+
+        var alphaCost = _alphaRecords.Where(r => r.RequestedModel == "chat").Sum(r => r.CostUsd ?? 0);
+        var chatCost = lines.Single(l => l.StartsWith("llmproxy_cost_usd_total{", StringComparison.Ordinal)
+            && l.Contains("tenant=\"alpha\"", StringComparison.Ordinal) && l.Contains("model=\"chat\"", StringComparison.Ordinal)
+            && l.Contains("provider=\"openai\"", StringComparison.Ordinal));
+        Assert.Equal((double)alphaCost, double.Parse(chatCost[(chatCost.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture), 12);
+        Assert.Contains(lines, l => l.StartsWith("llmproxy_pricing_missing_total{model=\"sim-unpriced\"} 2", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("llmproxy_usage_ledger_queue_depth ", StringComparison.Ordinal));
+        Assert.Single(_metered.Gateway.Logs.Lines, l => l.Contains("no price for model sim-unpriced", StringComparison.Ordinal));
     }
 
     [Fact]
