@@ -140,8 +140,12 @@ internal sealed partial class ResponseCacheMiddleware : IChatMiddleware
 
         if (fetched)
         {
+            if (entry is null)
+            {
+                return;
+            }
             // The flight stays registered until the entry is stored, so requests arriving meanwhile are served from it.
-            _ = StoreAsync(key, entry!, ttl, flight);
+            _ = StoreAsync(key, entry, ttl, flight);
         }
         else if (!await TryServeHitAsync(chat, entry!))
         {
