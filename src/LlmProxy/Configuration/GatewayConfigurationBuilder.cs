@@ -67,6 +67,10 @@ public sealed class GatewayConfigurationBuilder(ProviderRegistry providers)
                 continue;
             }
 
+            if (model.Retry is null || model.Retry.MaxAttempts < 1 || model.Retry.Deadline <= TimeSpan.Zero)
+            {
+                problems.Add($"{modelPath}:Retry needs MaxAttempts of 1 or more and a positive Deadline.");
+            }
             var deployments = new List<Deployment>();
             foreach (var (id, deployment) in model.Deployments)
             {
@@ -104,7 +108,7 @@ public sealed class GatewayConfigurationBuilder(ProviderRegistry providers)
                 deployments.Add(new Deployment(id, modelName, provider, deployment, provider.GetBaseUri(deployment),
                     authenticator, UpstreamInvokerFactory.Create(deployment.Timeouts)));
             }
-            routes[modelName] = new ModelRoute(modelName, deployments);
+            routes[modelName] = new ModelRoute(modelName, deployments, model.Retry ?? new RetryBudgetOptions());
         }
         return routes;
     }
@@ -132,6 +136,15 @@ public sealed class GatewayConfigurationBuilder(ProviderRegistry providers)
         if (timeouts.Connect <= TimeSpan.Zero || timeouts.FirstByte <= TimeSpan.Zero || timeouts.Total <= TimeSpan.Zero)
         {
             problems.Add($"{path}:Timeouts must all be positive durations (e.g. \"00:00:05\").");
+        }
+        if (deployment.Breaker is not { } breaker
+            || breaker.ConsecutiveFailures is < 1
+            || breaker.FailureRatio is <= 0 or > 1
+            || breaker.MinimumThroughput < 2
+            || breaker.SamplingDuration < TimeSpan.FromMilliseconds(500)
+            || breaker.BreakDuration < TimeSpan.FromMilliseconds(500))
+        {
+            problems.Add($"{path}:Breaker needs ConsecutiveFailures >= 1, FailureRatio in (0, 1], MinimumThroughput >= 2, and SamplingDuration and BreakDuration of at least 0.5 s.");
         }
         if (deployment.BaseUrl is { Length: > 0 } url
             && (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)))

@@ -38,6 +38,21 @@ public sealed class ModelRouteOptions
 {
     /// <summary>Deployments by id. Ids are unique across all models: breakers and statistics are kept per deployment.</summary>
     public Dictionary<string, DeploymentOptions> Deployments { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>How many deployments one request may try, and for how long in total.</summary>
+    public RetryBudgetOptions Retry { get; set; } = new();
+}
+
+public sealed class RetryBudgetOptions
+{
+    /// <summary>Most upstream attempts for one request, failovers included. The default is 3.</summary>
+    public int MaxAttempts { get; set; } = 3;
+
+    /// <summary>
+    /// Time after which no further attempt is started, and which caps each attempt's own total timeout.
+    /// The default is 10 minutes (the same as one deployment's total timeout).
+    /// </summary>
+    public TimeSpan Deadline { get; set; } = TimeSpan.FromMinutes(10);
 }
 
 public sealed class DeploymentOptions
@@ -65,6 +80,8 @@ public sealed class DeploymentOptions
 
     public DeploymentTimeoutOptions Timeouts { get; set; } = new();
 
+    public CircuitBreakerOptions Breaker { get; set; } = new();
+
     /// <summary>AWS region (Bedrock).</summary>
     public string? Region { get; set; }
 
@@ -85,6 +102,30 @@ public sealed class DeploymentTimeoutOptions
 
     /// <summary>Whole upstream exchange, body included. The default is 10 minutes.</summary>
     public TimeSpan Total { get; set; } = TimeSpan.FromMinutes(10);
+}
+
+/// <summary>
+/// When a deployment is taken out of rotation. Failures are connection errors, timeouts, 5xx and 429;
+/// client errors (400, 413, ...) are not. The breaker opens on whichever trips first: the failure ratio
+/// over the sampling window (once the minimum throughput is reached), or the consecutive-failure count.
+/// After the break one probe request is let through; its success closes the breaker.
+/// </summary>
+public sealed class CircuitBreakerOptions
+{
+    /// <summary>Failures in a row that open the breaker. The default depends on the provider: 3 for Bedrock, 5 for OpenAI.</summary>
+    public int? ConsecutiveFailures { get; set; }
+
+    /// <summary>Failure ratio over the sampling window that opens the breaker. The default is 0.5.</summary>
+    public double FailureRatio { get; set; } = 0.5;
+
+    /// <summary>Window over which the failure ratio is measured. The default is 30 seconds.</summary>
+    public TimeSpan SamplingDuration { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Requests needed in the window before the ratio can open the breaker. The default is 20.</summary>
+    public int MinimumThroughput { get; set; } = 20;
+
+    /// <summary>How long an open breaker keeps the deployment out before a probe. The default is 30 seconds.</summary>
+    public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(30);
 }
 
 public sealed class EmbeddedSimulatorOptions

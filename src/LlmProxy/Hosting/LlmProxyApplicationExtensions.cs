@@ -1,6 +1,7 @@
 using LlmProxy.Configuration;
 using LlmProxy.Health;
 using LlmProxy.OpenAi;
+using LlmProxy.Routing;
 using LlmProxy.Tenancy;
 
 namespace LlmProxy.Hosting;
@@ -21,6 +22,8 @@ public static class LlmProxyApplicationExtensions
         app.UseMiddleware<TenantAuthenticationMiddleware>();
 
         app.MapLlmProxyHealth();
+        app.MapDeploymentAdmin();
+        app.MapConfigurationAdmin();
         var v1 = app.MapGroup("/v1");
         v1.MapPost("/chat/completions", (HttpContext http, ChatCompletionsEndpoint endpoint) => endpoint.HandleAsync(http));
         v1.MapGet("/models", (HttpContext http, ModelsEndpoint endpoint) => endpoint.List(http));

@@ -38,13 +38,15 @@ public static class LlmProxyServiceCollectionExtensions
         services.TryAddSingleton<GatewayConfigurationBuilder>();
         services.TryAddSingleton<GatewayConfigurationProvider>();
 
-        services.TryAddSingleton<IDeploymentSelector, PriorityWeightedSelector>();
+        services.TryAddSingleton<DeploymentHealthRegistry>();
+        services.TryAddSingleton<IDeploymentSelector, BreakerAwareSelector>();
         services.TryAddSingleton<UpstreamDispatcher>();
         services.TryAddSingleton<ChatPipeline>();
         services.TryAddSingleton<ChatCompletionsEndpoint>();
         services.TryAddSingleton<ModelsEndpoint>();
 
         services.AddHealthChecks().AddCheck<ConfigurationHealthCheck>("configuration", tags: [HealthEndpoints.ReadinessTag]);
+        services.AddHostedService<EmbeddedSimulatorService>();
         return new LlmProxyBuilder(services, configuration);
     }
 }

@@ -25,6 +25,9 @@ public interface IChatProvider
     IUpstreamAuthenticator CreateAuthenticator(string deploymentId, DeploymentOptions options);
 
     IChatTranslator CreateTranslator(ChatRequest request, Deployment deployment);
+
+    /// <summary>Failures in a row that open a deployment's breaker unless configured. The default is 5.</summary>
+    int DefaultConsecutiveFailures => 5;
 }
 
 /// <summary>Adds the backend's own credentials to an upstream request. The client's gateway key is never forwarded.</summary>

@@ -35,6 +35,10 @@ public sealed class Deployment
     public int Priority => Options.Priority;
     public int Weight => Options.Weight;
     public DeploymentTimeoutOptions Timeouts => Options.Timeouts;
+    public CircuitBreakerOptions Breaker => Options.Breaker;
+
+    /// <summary>Consecutive failures that open this deployment's breaker: configured, or the provider's default.</summary>
+    public int ConsecutiveFailureThreshold => Options.Breaker.ConsecutiveFailures ?? Provider.DefaultConsecutiveFailures;
     public IUpstreamAuthenticator Authenticator { get; }
     public HttpMessageInvoker Invoker { get; }
 
@@ -43,8 +47,9 @@ public sealed class Deployment
 }
 
 /// <summary>A client-facing model name and its deployments, ordered by priority (fallback order).</summary>
-public sealed class ModelRoute(string name, IReadOnlyList<Deployment> deployments)
+public sealed class ModelRoute(string name, IReadOnlyList<Deployment> deployments, RetryBudgetOptions retry)
 {
     public string Name { get; } = name;
     public IReadOnlyList<Deployment> Deployments { get; } = deployments.OrderBy(d => d.Priority).ToArray();
+    public RetryBudgetOptions Retry { get; } = retry;
 }

@@ -1,50 +1,81 @@
 namespace LlmProxy.Routing;
 
-/// <summary>Orders the deployments of a route into the candidates one request tries, first to last.</summary>
+/// <summary>Chooses, for one request, which deployments to try and in which order.</summary>
 public interface IDeploymentSelector
 {
-    IReadOnlyList<Deployment> SelectCandidates(ModelRoute route);
+    DeploymentSelection Select(ModelRoute route);
 }
 
+/// <param name="Candidates">Deployments to try, first to last.</param>
+/// <param name="EarliestAvailableAt">When no deployment can take traffic: the earliest time one can again.</param>
+public sealed record DeploymentSelection(IReadOnlyList<DeploymentHealth> Candidates, DateTimeOffset? EarliestAvailableAt);
+
 /// <summary>
-/// Priority order; within one priority a weighted random order, so traffic splits by weight and a failed
-/// first choice falls over to a sibling before the next priority.
+/// Highest priority first, skipping deployments that are disabled or whose breaker is open (half-open ones
+/// are candidates: they need their probe). Within one priority, a weighted random order in which each
+/// deployment's weight is divided by its in-flight requests + 1, so traffic splits by weight while a
+/// slower, more loaded deployment gets less of it.
 /// </summary>
-internal sealed class PriorityWeightedSelector : IDeploymentSelector
+internal sealed class BreakerAwareSelector(DeploymentHealthRegistry registry) : IDeploymentSelector
 {
-    public IReadOnlyList<Deployment> SelectCandidates(ModelRoute route)
+    public DeploymentSelection Select(ModelRoute route)
     {
-        var enabled = route.Deployments.Where(d => d.IsEnabled).ToList();
-        var result = new List<Deployment>(enabled.Count);
-        foreach (var group in enabled.GroupBy(d => d.Priority).OrderBy(g => g.Key))
+        var candidates = new List<DeploymentHealth>(route.Deployments.Count);
+        DateTimeOffset? earliest = null;
+        var group = new List<DeploymentHealth>(route.Deployments.Count);
+        var deployments = route.Deployments; // already ordered by priority
+        for (var i = 0; i < deployments.Count;)
         {
-            var remaining = group.ToList();
-            while (remaining.Count > 0)
+            var priority = deployments[i].Priority;
+            group.Clear();
+            for (; i < deployments.Count && deployments[i].Priority == priority; i++)
             {
-                var pick = WeightedIndex(remaining);
-                result.Add(remaining[pick]);
-                remaining.RemoveAt(pick);
+                if (!deployments[i].IsEnabled)
+                {
+                    continue;
+                }
+                var health = registry.Get(deployments[i]);
+                if (health.State == BreakerState.Open)
+                {
+                    if (health.AvailableAt is { } at && (earliest is null || at < earliest))
+                    {
+                        earliest = at;
+                    }
+                    continue;
+                }
+                group.Add(health);
             }
+            AddWeightedOrder(group, candidates);
         }
-        return result;
+        return new DeploymentSelection(candidates, candidates.Count == 0 ? earliest : null);
     }
 
-    private static int WeightedIndex(List<Deployment> deployments)
+    private static void AddWeightedOrder(List<DeploymentHealth> group, List<DeploymentHealth> into)
     {
-        if (deployments.Count == 1)
+        while (group.Count > 0)
         {
-            return 0;
-        }
-        var total = deployments.Sum(d => d.Weight);
-        var roll = Random.Shared.Next(total);
-        for (var i = 0; i < deployments.Count; i++)
-        {
-            roll -= deployments[i].Weight;
-            if (roll < 0)
+            var pick = 0;
+            if (group.Count > 1)
             {
-                return i;
+                var total = 0.0;
+                foreach (var health in group)
+                {
+                    total += EffectiveWeight(health);
+                }
+                var roll = Random.Shared.NextDouble() * total;
+                for (pick = 0; pick < group.Count - 1; pick++)
+                {
+                    roll -= EffectiveWeight(group[pick]);
+                    if (roll < 0)
+                    {
+                        break;
+                    }
+                }
             }
+            into.Add(group[pick]);
+            group.RemoveAt(pick);
         }
-        return deployments.Count - 1;
     }
+
+    private static double EffectiveWeight(DeploymentHealth health) => health.Deployment.Weight / (1.0 + health.InFlight);
 }

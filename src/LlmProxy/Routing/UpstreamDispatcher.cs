@@ -1,101 +1,182 @@
+using System.Diagnostics;
 using LlmProxy.Forwarding;
 using LlmProxy.OpenAi;
 using LlmProxy.Pipeline;
 using LlmProxy.Providers;
+using Polly.CircuitBreaker;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace LlmProxy.Routing;
 
 /// <summary>
-/// The last stage of the chat pipeline: sends the request to the route's deployments in candidate order
-/// through YARP's forwarder until one answers. A failure before anything reached the client moves on to
-/// the next candidate; the client only sees the last failure when every candidate failed.
+/// The last stage of the chat pipeline: sends the request to the route's deployments, in the order the
+/// selector chose, through YARP's forwarder and each deployment's breaker, until one answers. A failure
+/// before anything reached the client moves on to the next candidate within the route's retry budget;
+/// the client only sees the last failure when every attempt failed.
 /// </summary>
-public sealed partial class UpstreamDispatcher(IHttpForwarder forwarder, IDeploymentSelector selector, ILogger<UpstreamDispatcher> logger)
+public sealed partial class UpstreamDispatcher(IHttpForwarder forwarder, IDeploymentSelector selector, TimeProvider time, ILogger<UpstreamDispatcher> logger)
 {
+    /// <summary>Raised after each attempt; metrics subscribe.</summary>
+    public event Action<ChatContext, Deployment, AttemptResult>? AttemptCompleted;
+
+    /// <summary>Raised when a request moves from a failed deployment to the next one.</summary>
+    public event Action<ChatContext, Deployment, string>? FailedOver;
+
     public async Task DispatchAsync(ChatContext chat)
     {
         var http = chat.HttpContext;
-        var candidates = selector.SelectCandidates(chat.Route);
-        if (candidates.Count == 0)
+        var selection = selector.Select(chat.Route);
+        if (selection.Candidates.Count == 0)
         {
-            await WriteErrorAsync(chat, new GatewayError(StatusCodes.Status503ServiceUnavailable, new OpenAiError(
-                $"No deployment of model '{chat.Request.Model}' is available.", "upstream_error", null, "no_deployment_available")));
+            await WriteUnavailableAsync(chat, selection.EarliestAvailableAt);
             return;
         }
 
+        var budget = chat.Route.Retry;
+        var deadline = time.GetUtcNow() + budget.Deadline;
         UpstreamFailure? lastFailure = null;
-        foreach (var deployment in candidates)
+        Deployment? previous = null;
+        foreach (var health in selection.Candidates)
         {
-            chat.Attempts++;
-            var translator = deployment.Provider.CreateTranslator(chat.Request, deployment);
-            UpstreamRequest upstreamRequest;
-            try
-            {
-                upstreamRequest = translator.TranslateRequest();
-            }
-            catch (ChatRequestRejectedException ex)
-            {
-                await WriteErrorAsync(chat, ex.Error);
-                return;
-            }
-
-            var transformer = new AttemptTransformer(chat, deployment, translator, upstreamRequest);
-            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
-            deadline.CancelAfter(deployment.Timeouts.Total);
-            var requestConfig = new ForwarderRequestConfig { ActivityTimeout = deployment.Timeouts.FirstByte };
-
-            var error = await forwarder.SendAsync(http, deployment.DestinationPrefix, deployment.Invoker, requestConfig, transformer, deadline.Token);
-
-            if (http.RequestAborted.IsCancellationRequested)
-            {
-                chat.ErrorCode ??= "client_disconnected";
-                return;
-            }
-
-            var failure = transformer.Failure ?? transformer.StreamFailureBeforeFirstByte;
-            if (failure is null && transformer.Responded && (error == ForwarderError.None || http.Response.HasStarted))
-            {
-                chat.ServedBy = deployment;
-                return;
-            }
-            if (http.Response.HasStarted)
-            {
-                // Bytes reached the client; it cannot be given another answer. The stream carried an error event.
-                chat.ServedBy = deployment;
-                return;
-            }
-
-            failure ??= FromForwarderError(deployment, error, http, deadline.IsCancellationRequested);
-            LogAttemptFailed(logger, deployment.Id, chat.Attempts, failure.Reason, failure.UpstreamRequestId);
-            lastFailure = failure;
-
-            // Forget this attempt's status and headers before the next one (YARP refuses a response that looks set).
-            http.Response.Clear();
-            http.Features.Set<IForwarderErrorFeature>(null);
-            if (!failure.IsRetryable)
+            if (chat.Attempts >= budget.MaxAttempts)
             {
                 break;
             }
+            var remaining = deadline - time.GetUtcNow();
+            if (remaining <= TimeSpan.Zero)
+            {
+                lastFailure ??= Timeout(health.Deployment);
+                break;
+            }
+            if (!health.TryEnter(out var isProbe))
+            {
+                continue; // opened, drained or probing since selection
+            }
+
+            var deployment = health.Deployment;
+            if (previous is not null)
+            {
+                LogFailover(logger, chat.Request.Model, previous.Id, deployment.Id, lastFailure?.Reason ?? "unknown");
+                FailedOver?.Invoke(chat, previous, lastFailure?.Reason ?? "unknown");
+            }
+
+            AttemptResult? result = null;
+            try
+            {
+                result = await health.Pipeline.ExecuteAsync(
+                    static (state, _) => state.self.AttemptAsync(state.chat, state.deployment, state.remaining),
+                    (self: this, chat, deployment, remaining), CancellationToken.None);
+            }
+            catch (BrokenCircuitException)
+            {
+                // Polly's ratio breaker opened (or is probing) since selection; try the next one.
+                continue;
+            }
+            finally
+            {
+                health.Exit(isProbe, result);
+            }
+
+            AttemptCompleted?.Invoke(chat, deployment, result);
+            if (result.Disposition != AttemptDisposition.Failed)
+            {
+                return;
+            }
+            lastFailure = result.Failure!;
+            LogAttemptFailed(logger, deployment.Id, chat.Attempts, lastFailure.Reason, lastFailure.UpstreamRequestId);
+            if (!lastFailure.IsRetryable)
+            {
+                break;
+            }
+            previous = deployment;
         }
 
-        var final = lastFailure!;
-        await WriteErrorAsync(chat, new GatewayError(final.ClientStatus, final.Error)
+        if (lastFailure is null)
         {
-            RetryAfterSeconds = final.RetryAfter is { } wait ? (int)Math.Ceiling(wait.TotalSeconds) : null,
+            // Every candidate was taken out of rotation between selection and its turn.
+            await WriteUnavailableAsync(chat, selector.Select(chat.Route).EarliestAvailableAt);
+            return;
+        }
+        await WriteErrorAsync(chat, new GatewayError(lastFailure.ClientStatus, lastFailure.Error)
+        {
+            RetryAfterSeconds = lastFailure.RetryAfter is { } wait ? Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)) : null,
         });
     }
+
+    private async ValueTask<AttemptResult> AttemptAsync(ChatContext chat, Deployment deployment, TimeSpan remaining)
+    {
+        var http = chat.HttpContext;
+        var started = Stopwatch.GetTimestamp();
+        chat.Attempts++;
+        var translator = deployment.Provider.CreateTranslator(chat.Request, deployment);
+        UpstreamRequest upstreamRequest;
+        try
+        {
+            upstreamRequest = translator.TranslateRequest();
+        }
+        catch (ChatRequestRejectedException ex)
+        {
+            // The request cannot be expressed for this backend: the client's to fix, not the deployment's fault.
+            return new AttemptResult(AttemptDisposition.Failed,
+                new UpstreamFailure(ex.Error.StatusCode, ex.Error.Error, IsRetryable: false, "rejected_by_translator"), TimeSpan.Zero);
+        }
+
+        var transformer = new AttemptTransformer(chat, deployment, translator, upstreamRequest);
+        using var attemptDeadline = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
+        attemptDeadline.CancelAfter(remaining < deployment.Timeouts.Total ? remaining : deployment.Timeouts.Total);
+        var requestConfig = new ForwarderRequestConfig { ActivityTimeout = deployment.Timeouts.FirstByte };
+
+        var error = await forwarder.SendAsync(http, deployment.DestinationPrefix, deployment.Invoker, requestConfig, transformer, attemptDeadline.Token);
+        var duration = Stopwatch.GetElapsedTime(started);
+
+        if (http.RequestAborted.IsCancellationRequested)
+        {
+            chat.ErrorCode ??= "client_disconnected";
+            chat.ServedBy ??= transformer.Responded ? deployment : null;
+            return new AttemptResult(AttemptDisposition.Cancelled, null, duration);
+        }
+
+        var failure = transformer.Failure ?? transformer.StreamFailureBeforeFirstByte;
+        if (http.Response.HasStarted || (failure is null && transformer.Responded && error == ForwarderError.None))
+        {
+            chat.ServedBy = deployment;
+            // A stream that started and then broke carried an error event to the client.
+            return chat.ErrorCode is null || !chat.Request.Stream
+                ? new AttemptResult(AttemptDisposition.Served, null, duration)
+                : new AttemptResult(AttemptDisposition.FailedAfterFirstByte, null, duration);
+        }
+
+        failure ??= FromForwarderError(deployment, error, http, attemptDeadline.IsCancellationRequested);
+        // Forget this attempt's status and headers before the next one (YARP refuses a response that looks set).
+        http.Response.Clear();
+        http.Features.Set<IForwarderErrorFeature>(null);
+        return new AttemptResult(AttemptDisposition.Failed, failure, duration);
+    }
+
+    private static UpstreamFailure Timeout(Deployment deployment) => new(StatusCodes.Status504GatewayTimeout, new OpenAiError(
+        $"Deployment '{deployment.Id}' did not respond in time.", "upstream_error", null, "upstream_timeout"), IsRetryable: true, "timeout");
 
     private static UpstreamFailure FromForwarderError(Deployment deployment, ForwarderError error, HttpContext http, bool deadlinePassed)
     {
         var timedOut = deadlinePassed || error is ForwarderError.RequestTimedOut
             || http.Features.Get<IForwarderErrorFeature>()?.Exception is TimeoutException or TaskCanceledException;
         return timedOut
-            ? new UpstreamFailure(StatusCodes.Status504GatewayTimeout, new OpenAiError(
-                $"Deployment '{deployment.Id}' did not respond in time.", "upstream_error", null, "upstream_timeout"), IsRetryable: true, "timeout")
+            ? Timeout(deployment)
             : new UpstreamFailure(StatusCodes.Status502BadGateway, new OpenAiError(
                 $"Deployment '{deployment.Id}' could not be reached.", "upstream_error", null, "upstream_unreachable"), IsRetryable: true,
                 error == ForwarderError.Request ? "connect_error" : "forwarder_" + error.ToString().ToLowerInvariant());
+    }
+
+    private Task WriteUnavailableAsync(ChatContext chat, DateTimeOffset? earliest)
+    {
+        int? retryAfter = earliest is { } at && at != DateTimeOffset.MaxValue
+            ? Math.Max(1, (int)Math.Ceiling((at - time.GetUtcNow()).TotalSeconds))
+            : null;
+        return WriteErrorAsync(chat, new GatewayError(StatusCodes.Status503ServiceUnavailable, new OpenAiError(
+            $"No deployment of model '{chat.Request.Model}' is available right now.", "upstream_error", null, "no_deployment_available"))
+        {
+            RetryAfterSeconds = retryAfter,
+        });
     }
 
     private static Task WriteErrorAsync(ChatContext chat, GatewayError error)
@@ -106,4 +187,7 @@ public sealed partial class UpstreamDispatcher(IHttpForwarder forwarder, IDeploy
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Warning, Message = "Upstream attempt {Attempt} on deployment {DeploymentId} failed: {Reason} (upstream request id {UpstreamRequestId})")]
     private static partial void LogAttemptFailed(ILogger logger, string deploymentId, int attempt, string reason, string? upstreamRequestId);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "Failover for model {Model}: {FromDeployment} -> {ToDeployment} after {Reason}")]
+    private static partial void LogFailover(ILogger logger, string model, string fromDeployment, string toDeployment, string reason);
 }

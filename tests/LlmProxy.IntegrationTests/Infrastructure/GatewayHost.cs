@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.Features;
 using System.ClientModel;
 using System.Collections.Concurrent;
 using System.Net.Http.Headers;
@@ -28,7 +29,8 @@ internal sealed class GatewayHost : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
-    public static async Task<GatewayHost> StartAsync(GatewaySettings settings, Action<IServiceCollection>? configureServices = null)
+    public static async Task<GatewayHost> StartAsync(GatewaySettings settings, Action<IServiceCollection>? configureServices = null,
+        Action<IConfigurationBuilder>? configureConfiguration = null, Action<WebApplication>? configureApp = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
@@ -36,6 +38,7 @@ internal sealed class GatewayHost : IAsyncDisposable
             ContentRootPath = AppContext.BaseDirectory,
         });
         builder.Configuration.AddInMemoryCollection(settings.Values);
+        configureConfiguration?.Invoke(builder.Configuration);
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         var logs = new CapturingLoggerProvider();
         builder.Logging.ClearProviders();
@@ -46,6 +49,7 @@ internal sealed class GatewayHost : IAsyncDisposable
 
         var app = builder.Build();
         app.UseLlmProxy();
+        configureApp?.Invoke(app);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
         return new GatewayHost(app, new Uri(address), logs);

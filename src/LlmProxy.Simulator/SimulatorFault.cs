@@ -1,0 +1,93 @@
+namespace LlmProxy.Simulator;
+
+/// <summary>The ways the simulator can misbehave on purpose.</summary>
+public enum SimulatorFaultKind
+{
+    /// <summary>Answer with an HTTP error status and an OpenAI-shaped error body.</summary>
+    Status,
+
+    /// <summary>Abort the TCP connection before any response byte is sent.</summary>
+    Reset,
+
+    /// <summary>Never answer; the request ends only when the client gives up (or the server stops).</summary>
+    Hang,
+
+    /// <summary>Streaming only: send <see cref="SimulatorFault.AfterChunks"/> chunks, then abort the connection.</summary>
+    MidStreamAbort,
+
+    /// <summary>
+    /// Streaming only: send <see cref="SimulatorFault.AfterChunks"/> chunks, then an OpenAI error event
+    /// (<c>data: {"error":{...}}</c>) and end the stream without <c>[DONE]</c>.
+    /// </summary>
+    MidStreamError,
+}
+
+/// <summary>
+/// One fault to inject into chat-completion requests. Create it with the factory methods, which
+/// validate their arguments, and arm it with <see cref="SimulatorFaults.Set"/>.
+/// </summary>
+public sealed record SimulatorFault
+{
+    private SimulatorFault(SimulatorFaultKind kind, int statusCode, int? retryAfterSeconds, int afterChunks)
+    {
+        Kind = kind;
+        StatusCode = statusCode;
+        RetryAfterSeconds = retryAfterSeconds;
+        AfterChunks = afterChunks;
+    }
+
+    public SimulatorFaultKind Kind { get; }
+
+    /// <summary>The HTTP status of a <see cref="SimulatorFaultKind.Status"/> fault; 0 for other kinds.</summary>
+    public int StatusCode { get; }
+
+    /// <summary>The <c>Retry-After</c> header value, in seconds, of a <see cref="SimulatorFaultKind.Status"/> fault, if any.</summary>
+    public int? RetryAfterSeconds { get; }
+
+    /// <summary>How many <c>chat.completion.chunk</c> events a mid-stream fault lets through first; 0 for other kinds.</summary>
+    public int AfterChunks { get; }
+
+    /// <summary>True for the kinds that only make sense on a streamed reply.</summary>
+    public bool IsMidStream => Kind is SimulatorFaultKind.MidStreamAbort or SimulatorFaultKind.MidStreamError;
+
+    /// <summary>An error status (400-599) with OpenAI's error body for that status, and an optional <c>Retry-After</c>.</summary>
+    public static SimulatorFault Status(int statusCode, int? retryAfterSeconds = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(statusCode, 400);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(statusCode, 599);
+        if (retryAfterSeconds is { } seconds)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(seconds, nameof(retryAfterSeconds));
+        }
+
+        return new SimulatorFault(SimulatorFaultKind.Status, statusCode, retryAfterSeconds, 0);
+    }
+
+    /// <summary>Abort the connection before answering.</summary>
+    public static SimulatorFault Reset() => new(SimulatorFaultKind.Reset, 0, null, 0);
+
+    /// <summary>Never answer.</summary>
+    public static SimulatorFault Hang() => new(SimulatorFaultKind.Hang, 0, null, 0);
+
+    /// <summary>Streaming: send <paramref name="afterChunks"/> chunks, then abort the connection.</summary>
+    public static SimulatorFault MidStreamAbort(int afterChunks)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(afterChunks);
+        return new SimulatorFault(SimulatorFaultKind.MidStreamAbort, 0, null, afterChunks);
+    }
+
+    /// <summary>Streaming: send <paramref name="afterChunks"/> chunks, then an OpenAI error event, and end.</summary>
+    public static SimulatorFault MidStreamError(int afterChunks)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(afterChunks);
+        return new SimulatorFault(SimulatorFaultKind.MidStreamError, 0, null, afterChunks);
+    }
+
+    public override string ToString() => Kind switch
+    {
+        SimulatorFaultKind.Status when RetryAfterSeconds is { } s => $"Status({StatusCode}, Retry-After {s}s)",
+        SimulatorFaultKind.Status => $"Status({StatusCode})",
+        SimulatorFaultKind.MidStreamAbort or SimulatorFaultKind.MidStreamError => $"{Kind}(after {AfterChunks} chunks)",
+        _ => Kind.ToString(),
+    };
+}

@@ -1,0 +1,25 @@
+using LlmProxy.Providers;
+
+namespace LlmProxy.Routing;
+
+/// <summary>How one upstream attempt ended, as the breaker and the failover loop see it.</summary>
+public sealed record AttemptResult(AttemptDisposition Disposition, UpstreamFailure? Failure, TimeSpan Duration)
+{
+    /// <summary>Connection errors, timeouts, 5xx and 429 count against the deployment; client errors and cancellations do not.</summary>
+    public bool CountsAsFailure => Disposition == AttemptDisposition.Failed && Failure is { IsRetryable: true };
+}
+
+public enum AttemptDisposition
+{
+    /// <summary>A response reached the client (for streams: the stream ended normally).</summary>
+    Served,
+
+    /// <summary>The attempt failed before anything reached the client.</summary>
+    Failed,
+
+    /// <summary>The response had started, then the upstream failed; the client got an error event.</summary>
+    FailedAfterFirstByte,
+
+    /// <summary>The client went away; says nothing about the deployment.</summary>
+    Cancelled,
+}

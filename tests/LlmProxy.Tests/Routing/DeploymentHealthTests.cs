@@ -1,0 +1,223 @@
+using LlmProxy.Configuration;
+using LlmProxy.OpenAi;
+using LlmProxy.Providers;
+using LlmProxy.Providers.OpenAi;
+using LlmProxy.Routing;
+using LlmProxy.Tenancy;
+using LlmProxy.Tests.TestSupport;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace LlmProxy.Tests.Routing;
+
+public sealed class DeploymentHealthTests
+{
+    private readonly FakeTimeProvider _time = new();
+
+    private (DeploymentHealthRegistry Registry, GatewayConfiguration Config) Create(Action<DeploymentOptions>? configure = null)
+    {
+        var deployment = new DeploymentOptions { Provider = "openai", BaseUrl = "http://127.0.0.1:9/v1" };
+        deployment.Breaker.ConsecutiveFailures = 3;
+        deployment.Breaker.BreakDuration = TimeSpan.FromSeconds(30);
+        configure?.Invoke(deployment);
+        var options = new LlmProxyOptions
+        {
+            Tenants = { ["t"] = new TenantOptions { Keys = { ["k"] = ApiKeyHasher.Hash("x") } } },
+            Models = { ["m"] = new ModelRouteOptions { Deployments = { ["d"] = deployment } } },
+        };
+        var builder = new GatewayConfigurationBuilder(new ProviderRegistry([new OpenAiProvider()]));
+        var provider = new GatewayConfigurationProvider(new StaticOptionsMonitor(options), builder, NullLogger<GatewayConfigurationProvider>.Instance);
+        return (new DeploymentHealthRegistry(provider, _time, NullLogger<DeploymentHealthRegistry>.Instance), provider.Current);
+    }
+
+    private static AttemptResult Failure(int status = 502, TimeSpan? retryAfter = null) => new(AttemptDisposition.Failed,
+        new UpstreamFailure(status, new OpenAiError("x", "upstream_error", null, null), IsRetryable: true, "status") { RetryAfter = retryAfter }, TimeSpan.FromMilliseconds(5));
+
+    private static readonly AttemptResult Success = new(AttemptDisposition.Served, null, TimeSpan.FromMilliseconds(10));
+
+    private static void Run(DeploymentHealth health, AttemptResult result)
+    {
+        Assert.True(health.TryEnter(out var probe));
+        health.Exit(probe, result);
+    }
+
+    [Fact]
+    public void ConsecutiveFailures_ReachThreshold_OpenTheBreaker()
+    {
+        var (registry, config) = Create();
+        var health = registry.Get(config.Deployments["d"]);
+
+        Run(health, Failure());
+        Run(health, Failure());
+        Assert.Equal(BreakerState.Closed, health.State);
+        Run(health, Failure());
+
+        Assert.Equal(BreakerState.Open, health.State);
+        Assert.False(health.TryEnter(out _));
+        Assert.Equal(_time.GetUtcNow() + TimeSpan.FromSeconds(30), health.AvailableAt);
+    }
+
+    [Fact]
+    public void ConsecutiveFailures_InterruptedBySuccess_DoNotOpen()
+    {
+        var (registry, config) = Create();
+        var health = registry.Get(config.Deployments["d"]);
+
+        Run(health, Failure());
+        Run(health, Failure());
+        Run(health, Success);
+        Run(health, Failure());
+        Run(health, Failure());
+
+        Assert.Equal(BreakerState.Closed, health.State);
+    }
+
+    [Fact]
+    public void OpenBreaker_AfterBreak_LetsExactlyOneProbeThrough()
+    {
+        var (registry, config) = Create();
+        var health = registry.Get(config.Deployments["d"]);
+        for (var i = 0; i < 3; i++)
+        {
+            Run(health, Failure());
+        }
+
+        _time.Advance(TimeSpan.FromSeconds(29));
+        Assert.False(health.TryEnter(out _));
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(BreakerState.HalfOpen, health.State);
+
+        Assert.True(health.TryEnter(out var firstIsProbe));
+        Assert.True(firstIsProbe);
+        Assert.False(health.TryEnter(out _));
+        Assert.False(health.TryEnter(out _));
+
+        health.Exit(firstIsProbe, Success);
+        Assert.Equal(BreakerState.Closed, health.State);
+        Assert.True(health.TryEnter(out var next));
+        Assert.False(next);
+    }
+
+    [Fact]
+    public void FailedProbe_ReopensForAnotherBreak()
+    {
+        var (registry, config) = Create();
+        var health = registry.Get(config.Deployments["d"]);
+        for (var i = 0; i < 3; i++)
+        {
+            Run(health, Failure());
+        }
+        _time.Advance(TimeSpan.FromSeconds(30));
+
+        Run(health, Failure());
+
+        Assert.Equal(BreakerState.Open, health.State);
+        _time.Advance(TimeSpan.FromSeconds(29));
+        Assert.False(health.TryEnter(out _));
+    }
+
+    [Fact]
+    public void RateLimitedWithRetryAfter_CoolsDownForThatLong()
+    {
+        var (registry, config) = Create();
+        var health = registry.Get(config.Deployments["d"]);
+
+        Run(health, Failure(429, TimeSpan.FromSeconds(12)));
+
+        Assert.Equal(BreakerState.Open, health.State);
+        Assert.Equal(_time.GetUtcNow() + TimeSpan.FromSeconds(12), health.AvailableAt);
+        _time.Advance(TimeSpan.FromSeconds(12));
+        Assert.Equal(BreakerState.Closed, health.State);
+        Assert.True(health.TryEnter(out _));
+    }
+
+    [Fact]
+    public void ClientErrorsAndCancellations_DoNotCountAgainstTheDeployment()
+    {
+        var (registry, config) = Create();
+        var health = registry.Get(config.Deployments["d"]);
+        var clientError = new AttemptResult(AttemptDisposition.Failed,
+            new UpstreamFailure(400, new OpenAiError("bad", "invalid_request_error", null, null), IsRetryable: false, "status_400"), TimeSpan.Zero);
+
+        for (var i = 0; i < 10; i++)
+        {
+            Run(health, clientError);
+            Run(health, new AttemptResult(AttemptDisposition.Cancelled, null, TimeSpan.Zero));
+        }
+
+        Assert.Equal(BreakerState.Closed, health.State);
+        Assert.Equal(0, health.Snapshot().Failures);
+    }
+
+    [Fact]
+    public async Task DrainAndRecover_OverrideTheBreaker()
+    {
+        var (registry, config) = Create();
+        var health = registry.Get(config.Deployments["d"]);
+
+        await health.DrainAsync();
+        Assert.Equal("drained", health.Snapshot().State);
+        Assert.False(health.TryEnter(out _));
+        _time.Advance(TimeSpan.FromHours(1));
+        Assert.False(health.TryEnter(out _));
+
+        await health.RecoverAsync();
+        Assert.Equal("closed", health.Snapshot().State);
+        Assert.True(health.TryEnter(out _));
+    }
+
+    [Fact]
+    public async Task PollyRatioBreaker_OpensOnFailureRatioOverMinimumThroughput()
+    {
+        var (registry, config) = Create(d =>
+        {
+            d.Breaker.ConsecutiveFailures = 1000;
+            d.Breaker.FailureRatio = 0.5;
+            d.Breaker.MinimumThroughput = 10;
+        });
+        var health = registry.Get(config.Deployments["d"]);
+
+        // Alternate success and failure: never 3 in a row, but a 50 % failure ratio.
+        for (var i = 0; i < 10; i++)
+        {
+            var result = i % 2 == 0 ? Success : Failure();
+            await health.Pipeline.ExecuteAsync(_ => ValueTask.FromResult(result));
+        }
+
+        Assert.Equal(BreakerState.Open, health.State);
+        await Assert.ThrowsAsync<Polly.CircuitBreaker.BrokenCircuitException>(async () => await health.Pipeline.ExecuteAsync(_ => ValueTask.FromResult(Success)));
+        _time.Advance(TimeSpan.FromSeconds(30));
+        Assert.Equal(BreakerState.HalfOpen, health.State);
+        await health.Pipeline.ExecuteAsync(_ => ValueTask.FromResult(Success));
+        Assert.Equal(BreakerState.Closed, health.State);
+    }
+
+    [Fact]
+    public void Snapshot_ReportsStatistics()
+    {
+        var (registry, config) = Create();
+        var health = registry.Get(config.Deployments["d"]);
+
+        Run(health, Success);
+        Run(health, Success);
+        Run(health, Failure());
+        var snapshot = health.Snapshot();
+
+        Assert.Equal(2, snapshot.Successes);
+        Assert.Equal(1, snapshot.Failures);
+        Assert.Equal(2.0 / 3, snapshot.SuccessRate!.Value, 3);
+        Assert.Equal(10, snapshot.LatencyEwmaMs);
+        Assert.Equal(1, snapshot.ConsecutiveFailures);
+        Assert.Equal("status", snapshot.LastError);
+
+        health.ResetStatistics();
+        Assert.Equal(0, health.Snapshot().Successes);
+    }
+
+    private sealed class StaticOptionsMonitor(LlmProxyOptions value) : IOptionsMonitor<LlmProxyOptions>
+    {
+        public LlmProxyOptions CurrentValue => value;
+        public LlmProxyOptions Get(string? name) => value;
+        public IDisposable? OnChange(Action<LlmProxyOptions, string?> listener) => null;
+    }
+}
