@@ -45,8 +45,17 @@ run_dotnet_tests() {
   record "$p" "$f"
 }
 
+export LLMPROXY_TEST_SCRAPE_FILE="$ARTIFACTS/metrics-scrape.txt"
 run_dotnet_tests tests/LlmProxy.Tests
 run_dotnet_tests tests/LlmProxy.IntegrationTests
+
+echo "== promtool check metrics (a real scrape taken by the integration tests)"
+if [[ -s "$LLMPROXY_TEST_SCRAPE_FILE" ]] && bash tests/LlmProxy.Tests/Telemetry/promtool-check.sh "$LLMPROXY_TEST_SCRAPE_FILE"; then
+  record 1 0
+else
+  echo "   promtool rejected the scrape, or no scrape was taken"
+  record 0 1
+fi
 
 for script in "$ROOT"/tests/compat/*.sh; do
   [[ -e "$script" ]] || continue

@@ -21,6 +21,13 @@ public sealed class LlmProxyOptions
     /// <summary>Client-facing model names and the deployments that serve them.</summary>
     public Dictionary<string, ModelRouteOptions> Models { get; set; } = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// On shutdown (SIGTERM), how long in-flight requests and streams may run to completion after the gateway stops
+    /// accepting new connections, before they are cut and the usage ledger is flushed. The default is 30 seconds.
+    /// Read at startup.
+    /// </summary>
+    public TimeSpan ShutdownGracePeriod { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>The in-process simulator used by the quick start.</summary>
     public EmbeddedSimulatorOptions Simulator { get; set; } = new();
 }

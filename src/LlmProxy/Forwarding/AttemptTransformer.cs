@@ -52,8 +52,19 @@ internal sealed class AttemptTransformer : HttpTransformer
         var content = new ReadOnlyMemoryContent(_request.Body);
         content.Headers.ContentType = _request.ContentType == "application/json" ? JsonContentType : new MediaTypeHeaderValue(_request.ContentType);
         proxyRequest.Content = content;
-        proxyRequest.Headers.Accept.Add(_chat.Request.Stream ? AcceptEventStream : AcceptJson);
-        await _deployment.Authenticator.AuthenticateAsync(proxyRequest, _request.Body, cancellationToken);
+        proxyRequest.Headers.Accept.Add(_request.Accept is { } accept ? new MediaTypeWithQualityHeaderValue(accept)
+            : _chat.Request.Stream ? AcceptEventStream : AcceptJson);
+        try
+        {
+            await _deployment.Authenticator.AuthenticateAsync(proxyRequest, _request.Body, cancellationToken);
+        }
+        catch (UpstreamAuthenticationException ex)
+        {
+            // YARP reports the exception as a request-creation error; this failure says what it really was.
+            Failure = new UpstreamFailure(StatusCodes.Status502BadGateway, new OpenAiError(ex.Message, "upstream_error", null, "upstream_authentication_failed"),
+                IsRetryable: true, "credentials_unavailable");
+            throw;
+        }
     }
 
     public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)

@@ -2,6 +2,7 @@ using LlmProxy.Configuration;
 using LlmProxy.Health;
 using LlmProxy.OpenAi;
 using LlmProxy.Routing;
+using LlmProxy.Telemetry;
 using LlmProxy.Tenancy;
 
 namespace LlmProxy.Hosting;
@@ -22,6 +23,7 @@ public static class LlmProxyApplicationExtensions
         app.UseMiddleware<TenantAuthenticationMiddleware>();
 
         app.MapLlmProxyHealth();
+        app.MapLlmProxyMetrics();
         app.MapDeploymentAdmin();
         app.MapConfigurationAdmin();
         var v1 = app.MapGroup("/v1");

@@ -3,8 +3,10 @@ using LlmProxy.Health;
 using LlmProxy.OpenAi;
 using LlmProxy.Pipeline;
 using LlmProxy.Providers;
+using LlmProxy.Providers.Bedrock;
 using LlmProxy.Providers.OpenAi;
 using LlmProxy.Routing;
+using LlmProxy.Telemetry;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace LlmProxy.Hosting;
@@ -30,10 +32,15 @@ public static class LlmProxyServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(configuration);
 
         services.AddOptions<LlmProxyOptions>().Bind(configuration.GetSection(LlmProxyOptions.SectionName));
+        // Kestrel stops accepting on SIGTERM, then waits this long for in-flight requests and streams; hosted
+        // services (the usage ledger's flush among them) stop after that.
+        services.Configure<HostOptions>(host => host.ShutdownTimeout =
+            configuration.GetSection(LlmProxyOptions.SectionName).GetValue(nameof(LlmProxyOptions.ShutdownGracePeriod), TimeSpan.FromSeconds(30)));
         services.TryAddSingleton(TimeProvider.System);
         services.AddHttpForwarder();
 
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IChatProvider, OpenAiProvider>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IChatProvider, BedrockProvider>());
         services.TryAddSingleton<ProviderRegistry>();
         services.TryAddSingleton<GatewayConfigurationBuilder>();
         services.TryAddSingleton<GatewayConfigurationProvider>();
@@ -44,6 +51,10 @@ public static class LlmProxyServiceCollectionExtensions
         services.TryAddSingleton<ChatPipeline>();
         services.TryAddSingleton<ChatCompletionsEndpoint>();
         services.TryAddSingleton<ModelsEndpoint>();
+
+        // Telemetry first: its pipeline stage must wrap every other stage.
+        services.AddLlmProxyTelemetry(configuration);
+        services.AddGatewayMetricsRecorder();
 
         services.AddHealthChecks().AddCheck<ConfigurationHealthCheck>("configuration", tags: [HealthEndpoints.ReadinessTag]);
         services.AddHostedService<EmbeddedSimulatorService>();

@@ -56,7 +56,11 @@ public interface IChatTranslator
 }
 
 /// <summary>An upstream request: path relative to the deployment's base URL, and the body.</summary>
-public sealed record UpstreamRequest(string RelativePath, ReadOnlyMemory<byte> Body, string ContentType = "application/json");
+public sealed record UpstreamRequest(string RelativePath, ReadOnlyMemory<byte> Body, string ContentType = "application/json")
+{
+    /// <summary>The <c>Accept</c> header; null means JSON, or server-sent events for a streamed request.</summary>
+    public string? Accept { get; init; }
+}
 
 public sealed record TranslatedResponse(byte[] Body, Pipeline.TokenUsage? Usage);
 
@@ -90,6 +94,13 @@ public interface IChatStreamSink
     /// <summary>Reports the usage the upstream gave, whether or not it is sent to the client.</summary>
     void Usage(Pipeline.TokenUsage usage);
 }
+
+/// <summary>
+/// Raised by an <see cref="IUpstreamAuthenticator"/> that cannot obtain credentials for a request (e.g. a credential
+/// chain that finds nothing). The attempt fails as a retryable 502 naming a gateway credential problem. The message is
+/// shown to the client: it names the deployment and never a secret.
+/// </summary>
+public sealed class UpstreamAuthenticationException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>The upstream answered with something that is not what its API promises.</summary>
 public sealed class UpstreamProtocolException(string message) : Exception(message);

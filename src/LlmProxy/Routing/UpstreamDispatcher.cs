@@ -19,8 +19,8 @@ public sealed partial class UpstreamDispatcher(IHttpForwarder forwarder, IDeploy
     /// <summary>Raised after each attempt; metrics subscribe.</summary>
     public event Action<ChatContext, Deployment, AttemptResult>? AttemptCompleted;
 
-    /// <summary>Raised when a request moves from a failed deployment to the next one.</summary>
-    public event Action<ChatContext, Deployment, string>? FailedOver;
+    /// <summary>Raised when a request moves from a failed deployment to the next one, with the failure that caused it.</summary>
+    public event Action<ChatContext, Deployment, UpstreamFailure?>? FailedOver;
 
     public async Task DispatchAsync(ChatContext chat)
     {
@@ -57,7 +57,7 @@ public sealed partial class UpstreamDispatcher(IHttpForwarder forwarder, IDeploy
             if (previous is not null)
             {
                 LogFailover(logger, chat.Request.Model, previous.Id, deployment.Id, lastFailure?.Reason ?? "unknown");
-                FailedOver?.Invoke(chat, previous, lastFailure?.Reason ?? "unknown");
+                FailedOver?.Invoke(chat, previous, lastFailure);
             }
 
             AttemptResult? result = null;

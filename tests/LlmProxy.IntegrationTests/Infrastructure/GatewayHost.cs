@@ -72,6 +72,9 @@ internal sealed class GatewayHost : IAsyncDisposable
     public OpenAIClient CreateOpenAIClient(string apiKey) =>
         new(new ApiKeyCredential(apiKey), new OpenAIClientOptions { Endpoint = new Uri(BaseAddress, "v1") });
 
+    /// <summary>What SIGTERM does: stop accepting, let in-flight requests finish within the grace period, stop hosted services.</summary>
+    public Task StopAsync() => _app.StopAsync();
+
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync();

@@ -1,0 +1,97 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.RegularExpressions;
+using LlmProxy.IntegrationTests.Infrastructure;
+using LlmProxy.Simulator;
+
+namespace LlmProxy.IntegrationTests.Telemetry;
+
+/// <summary>A real scrape of /metrics after real traffic reports exactly that traffic.</summary>
+public sealed partial class MetricsScrapeTests
+{
+    private const string KeyA = "sk-tenant-metrics-a-0123456789";
+    private const string KeyB = "sk-tenant-metrics-b-0123456789";
+
+    [Fact]
+    public async Task Scrape_AfterTraffic_CountsMatchWhatWasSent()
+    {
+        await using var primary = await SimulatorServer.StartAsync(new SimulatorOptions());
+        await using var fallback = await SimulatorServer.StartAsync(new SimulatorOptions());
+        await using var gateway = await GatewayHost.StartAsync(new GatewaySettings()
+            .Tenant("tenant-a", KeyA).Tenant("tenant-b", KeyB)
+            .OpenAi("model-x", "x-primary", primary.BaseAddress, priority: 0)
+            .OpenAi("model-x", "x-fallback", fallback.BaseAddress, priority: 1));
+        using var a = gateway.CreateClient(KeyA);
+        using var b = gateway.CreateClient(KeyB);
+
+        for (var i = 0; i < 7; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await PostAsync(a, """{"model":"model-x","messages":[{"role":"user","content":"Hello there"}]}""")).StatusCode);
+        }
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await PostAsync(b, """{"model":"model-x","stream":true,"messages":[{"role":"user","content":"Hello there"}]}""")).StatusCode);
+        }
+        Assert.Equal(HttpStatusCode.NotFound, (await PostAsync(b, """{"model":"made-up-by-client","messages":[{"role":"user","content":"x"}]}""")).StatusCode);
+        primary.Faults.Set(SimulatorFault.Status(500), count: 2);
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync(a, """{"model":"model-x","messages":[{"role":"user","content":"Hello there"}]}""")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync(a, """{"model":"model-x","messages":[{"role":"user","content":"Hello there"}]}""")).StatusCode);
+
+        using var scrapeClient = gateway.CreateClient();
+        using var scrape = await scrapeClient.GetAsync("/metrics");
+        var text = await scrape.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.OK, scrape.StatusCode);
+        Assert.StartsWith("text/plain", scrape.Content.Headers.ContentType!.ToString());
+        Assert.Equal(7, Value(text, "llmproxy_requests_total", ("tenant", "tenant-a"), ("model", "model-x"), ("deployment", "x-primary")));
+        Assert.Equal(2, Value(text, "llmproxy_requests_total", ("tenant", "tenant-a"), ("deployment", "x-fallback")));
+        Assert.Equal(3, Value(text, "llmproxy_requests_total", ("tenant", "tenant-b"), ("model", "model-x"), ("stream", "true")));
+        // A client-invented model name is folded into one fixed label.
+        Assert.Equal(1, Value(text, "llmproxy_requests_total", ("tenant", "tenant-b"), ("model", "unknown"), ("status_class", "4xx")));
+        Assert.DoesNotContain("made-up-by-client", text);
+        Assert.Equal(2, Value(text, "llmproxy_failovers_total", ("model", "model-x"), ("from_deployment", "x-primary"), ("reason", "server_error")));
+        Assert.Equal(2, Value(text, "llmproxy_upstream_attempts_total", ("deployment", "x-primary"), ("outcome", "server_error")));
+        // Every request for "Hello there" costs 5 input tokens: 12 requests served by a provider.
+        Assert.Equal(12, Value(text, "gen_ai_client_token_usage_count", ("gen_ai_token_type", "input")));
+        Assert.Equal(60, Value(text, "gen_ai_client_token_usage_sum", ("gen_ai_token_type", "input")));
+        Assert.Equal(3, Value(text, "gen_ai_server_time_to_first_token_seconds_count", ("tenant", "tenant-b")));
+        Assert.Equal(0, Value(text, "llmproxy_deployment_breaker_state", ("deployment", "x-primary")));
+        Assert.Contains("process_resident_memory_bytes", text);
+
+        if (Environment.GetEnvironmentVariable("LLMPROXY_TEST_SCRAPE_FILE") is { Length: > 0 } file)
+        {
+            // tests/run.sh validates this real scrape with promtool.
+            await File.WriteAllTextAsync(file, text);
+        }
+    }
+
+    private static Task<HttpResponseMessage> PostAsync(HttpClient http, string body) =>
+        http.PostAsync("/v1/chat/completions", new StringContent(body, Encoding.UTF8, "application/json"));
+
+    /// <summary>Sums the samples of <paramref name="metric"/> whose labels include all of <paramref name="labels"/>.</summary>
+    private static double Value(string exposition, string metric, params (string Name, string Value)[] labels)
+    {
+        var total = 0.0;
+        var found = false;
+        foreach (Match match in SampleLine().Matches(exposition))
+        {
+            if (match.Groups["name"].Value != metric)
+            {
+                continue;
+            }
+            var labelText = match.Groups["labels"].Value;
+            if (labels.All(l => labelText.Contains($"{l.Name}=\"{l.Value}\"", StringComparison.Ordinal)))
+            {
+                total += double.Parse(match.Groups["value"].Value, CultureInfo.InvariantCulture);
+                found = true;
+            }
+        }
+        Assert.True(found, $"no sample of {metric} with {string.Join(",", labels)}");
+        return total;
+    }
+
+    [GeneratedRegex(@"^(?<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?<labels>[^}]*)\})? (?<value>\S+)$", RegexOptions.Multiline)]
+    private static partial Regex SampleLine();
+}
