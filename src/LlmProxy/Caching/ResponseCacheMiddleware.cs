@@ -62,7 +62,7 @@ internal sealed partial class ResponseCacheMiddleware : IChatMiddleware
 
         if (controls.NoCache)
         {
-            Count(chat, "bypass");
+            _metrics.Bypass(chat.Identity.Tenant.Name, chat.Route.Name);
             SetResultHeader(http.Response, ResponseCacheHeaders.Bypass);
             await ForwardAndStoreAsync(chat, next, key, policy, ttl, mayStore);
             return;
@@ -122,7 +122,7 @@ internal sealed partial class ResponseCacheMiddleware : IChatMiddleware
             if (entry is null || !CacheEntry.TryRead(entry, out _, out _))
             {
                 entry = null;
-                Count(chat, "miss");
+                _metrics.Miss(chat.Identity.Tenant.Name, chat.Route.Name);
                 SetResultHeader(chat.HttpContext.Response, ResponseCacheHeaders.Miss);
                 fetched = true;
                 entry = await ForwardAsync(chat, next, policy);
@@ -155,7 +155,7 @@ internal sealed partial class ResponseCacheMiddleware : IChatMiddleware
 
     private async Task MissAsync(ChatContext chat, ChatDelegate next, string key, ResponseCachePolicy policy, TimeSpan ttl, bool mayStore)
     {
-        Count(chat, "miss");
+        _metrics.Miss(chat.Identity.Tenant.Name, chat.Route.Name);
         SetResultHeader(chat.HttpContext.Response, ResponseCacheHeaders.Miss);
         await ForwardAndStoreAsync(chat, next, key, policy, ttl, mayStore);
     }
@@ -275,7 +275,7 @@ internal sealed partial class ResponseCacheMiddleware : IChatMiddleware
                 return false;
             }
             chat.CacheHit = true;
-            Count(chat, "hit");
+            _metrics.Hit(chat.Identity.Tenant.Name, chat.Route.Name);
             var events = new ArrayBufferWriter<byte>(body.Length * 2 + 512);
             CachedResponseReplay.WriteEvents(chunks, events);
             foreach (var observer in chat.ResponseObservers)
@@ -298,7 +298,7 @@ internal sealed partial class ResponseCacheMiddleware : IChatMiddleware
         }
 
         chat.CacheHit = true;
-        Count(chat, "hit");
+        _metrics.Hit(chat.Identity.Tenant.Name, chat.Route.Name);
         foreach (var observer in chat.ResponseObservers)
         {
             observer.OnResponse(body.Span);
@@ -312,15 +312,7 @@ internal sealed partial class ResponseCacheMiddleware : IChatMiddleware
         return true;
     }
 
-    private void Count(ChatContext chat, string result) => _metrics.Request(chat.Identity.Tenant.Name, chat.Route.Name, result);
-
-    private void RecordDuration(string operation, long started)
-    {
-        if (_metrics.StoreDurationEnabled)
-        {
-            _metrics.StoreDuration(_storeName, operation, Stopwatch.GetElapsedTime(started));
-        }
-    }
+    private void RecordDuration(string operation, long started) => _metrics.StoreDuration(_storeName, operation, Stopwatch.GetElapsedTime(started));
 
     /// <summary>
     /// Sets the result header when the response starts rather than now: the upstream dispatcher clears the

@@ -3,6 +3,7 @@ using LlmProxy.Caching.Redis;
 using LlmProxy.Health;
 using LlmProxy.Hosting;
 using LlmProxy.Pipeline;
+using LlmProxy.Telemetry;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
@@ -38,6 +39,7 @@ public static class ResponseCacheServiceCollectionExtensions
 
         services.AddMetrics();
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<GatewayMetrics>();
         services.TryAddSingleton<ResponseCacheMetrics>();
         services.TryAddSingleton<ResponseCachePolicyProvider>();
         services.TryAddSingleton<IResponseCacheStore>(CreateStore);

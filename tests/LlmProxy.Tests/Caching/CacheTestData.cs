@@ -29,7 +29,7 @@ internal static class CacheTestData
     {
         http ??= new DefaultHttpContext();
         http.Response.Body = new MemoryStream();
-        return new ChatContext(http, new TenantIdentity(new Tenant(tenant, null), tenant + "-key"), Request(json), new ModelRoute(model, []));
+        return new ChatContext(http, new TenantIdentity(new Tenant(tenant, null), tenant + "-key"), Request(json), new ModelRoute(model, [], new LlmProxy.Configuration.RetryBudgetOptions()));
     }
 
     public static string ResponseText(ChatContext chat)

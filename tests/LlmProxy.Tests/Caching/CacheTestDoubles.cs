@@ -110,15 +110,15 @@ internal sealed class FakeUpstream
 }
 
 /// <summary>Collects the measurements of one <see cref="IMeterFactory"/>'s <c>LlmProxy</c> meter.</summary>
-internal sealed class MetricsCollector : IDisposable
+internal sealed class CacheMetricsListener : IDisposable
 {
     private readonly MeterListener _listener = new();
 
-    public MetricsCollector(IMeterFactory factory)
+    public CacheMetricsListener(IMeterFactory factory)
     {
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (instrument.Meter.Name == ResponseCacheMetrics.MeterName && ReferenceEquals(instrument.Meter.Scope, factory))
+            if (instrument.Meter.Name == "LlmProxy" && ReferenceEquals(instrument.Meter.Scope, factory))
             {
                 listener.EnableMeasurementEvents(instrument);
             }

@@ -18,9 +18,9 @@ public sealed class ResponseCacheMiddlewareTests : IDisposable
     private readonly RecordingStore _store = new();
     private readonly FakeUpstream _upstream = new();
     private readonly IMeterFactory _meterFactory = TestMeterFactory.Create();
-    private readonly MetricsCollector _metrics;
+    private readonly CacheMetricsListener _metrics;
 
-    public ResponseCacheMiddlewareTests() => _metrics = new MetricsCollector(_meterFactory);
+    public ResponseCacheMiddlewareTests() => _metrics = new CacheMetricsListener(_meterFactory);
 
     public void Dispose()
     {
@@ -30,7 +30,7 @@ public sealed class ResponseCacheMiddlewareTests : IDisposable
 
     private ResponseCacheMiddleware Create(ResponseCacheOptions? options = null, IResponseCacheStore? store = null) =>
         new(new ResponseCachePolicyProvider(options ?? new ResponseCacheOptions { Enabled = true }), store ?? _store,
-            new ResponseCacheMetrics(_meterFactory), _time, NullLogger<ResponseCacheMiddleware>.Instance);
+            new ResponseCacheMetrics(new LlmProxy.Telemetry.GatewayMetrics(_meterFactory)), _time, NullLogger<ResponseCacheMiddleware>.Instance);
 
     private async Task<ChatContext> SendAsync(ResponseCacheMiddleware cache, string json = Request, string tenant = "acme",
         Action<HttpContext>? configure = null, CancellationTokenSource? abort = null)
