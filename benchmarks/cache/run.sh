@@ -16,8 +16,11 @@ HOST_PID=""
 REDIS_PID=""
 
 cleanup() {
-  [[ -n "$HOST_PID" ]] && kill "$HOST_PID" 2>/dev/null && wait "$HOST_PID" 2>/dev/null
-  [[ -n "$REDIS_PID" ]] && kill "$REDIS_PID" 2>/dev/null
+  if [[ -n "$HOST_PID" ]]; then kill "$HOST_PID" 2>/dev/null; wait "$HOST_PID" 2>/dev/null; fi
+  if [[ -n "$REDIS_PID" ]]; then
+    kill "$REDIS_PID" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$REDIS_PID" 2>/dev/null || break; sleep 0.1; done
+  fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
