@@ -1,4 +1,5 @@
 using LlmProxy.Simulator.Authentication;
+using LlmProxy.Simulator.Bedrock;
 using LlmProxy.Simulator.ChatCompletions;
 using LlmProxy.Simulator.Faults;
 using LlmProxy.Simulator.Models;
@@ -53,14 +54,21 @@ public static class SimulatorApp
         builder.Services.AddSingleton<SimulatorFaults>();
         builder.Services.AddSingleton(new SimulatorRecorder(settings.RecordedRequestLimit));
         builder.Services.AddSingleton<ChatCompletionsEndpoint>();
+        builder.Services.AddBedrock(settings);
         configureLogging?.Invoke(builder.Logging);
 
         var app = builder.Build();
 
-        // Errors the framework produces without a body (no route: 404, wrong method: 405) get OpenAI's shape too.
+        // Errors the framework produces without a body (no route: 404, wrong method: 405) get the API's shape too:
+        // Bedrock's under /model/, OpenAI's everywhere else.
         app.UseStatusCodePages(statusContext =>
         {
             var http = statusContext.HttpContext;
+            if (http.Request.Path.StartsWithSegments(BedrockPaths.Root))
+            {
+                return (BedrockError.UnknownOperation() with { StatusCode = http.Response.StatusCode }).WriteResponseAsync(http.Response);
+            }
+
             var error = OpenAiError.InvalidUrl(http.Request) with { StatusCode = http.Response.StatusCode };
             return error.WriteResponseAsync(http.Response);
         });
@@ -70,9 +78,12 @@ public static class SimulatorApp
             app.UseMiddleware<ApiKeyMiddleware>(apiKey);
         }
 
+        app.UseBedrockSignatures(settings);
+
         app.MapPost("/v1/chat/completions", context =>
             context.RequestServices.GetRequiredService<ChatCompletionsEndpoint>().HandleAsync(context));
         app.MapModels(settings.Models.ToArray());
+        app.MapBedrock();
         app.MapFaultsControl(app.Services.GetRequiredService<SimulatorFaults>());
         app.MapRequestsControl(app.Services.GetRequiredService<SimulatorRecorder>());
         return app;

@@ -16,8 +16,8 @@ public enum SimulatorFaultKind
     MidStreamAbort,
 
     /// <summary>
-    /// Streaming only: send <see cref="SimulatorFault.AfterChunks"/> chunks, then an OpenAI error event
-    /// (<c>data: {"error":{...}}</c>) and end the stream without <c>[DONE]</c>.
+    /// Streaming only: send <see cref="SimulatorFault.AfterChunks"/> chunks, then an error event and end the stream:
+    /// an OpenAI error event (<c>data: {"error":{...}}</c>) without <c>[DONE]</c>, or a Bedrock exception event.
     /// </summary>
     MidStreamError,
 }
@@ -38,7 +38,10 @@ public sealed record SimulatorFault
 
     public SimulatorFaultKind Kind { get; }
 
-    /// <summary>The HTTP status of a <see cref="SimulatorFaultKind.Status"/> fault; 0 for other kinds.</summary>
+    /// <summary>
+    /// The HTTP status of a <see cref="SimulatorFaultKind.Status"/> fault, or the status a <see cref="SimulatorFaultKind.MidStreamError"/>
+    /// event reports when one was given; 0 otherwise.
+    /// </summary>
     public int StatusCode { get; }
 
     /// <summary>The <c>Retry-After</c> header value, in seconds, of a <see cref="SimulatorFaultKind.Status"/> fault, if any.</summary>
@@ -76,17 +79,30 @@ public sealed record SimulatorFault
         return new SimulatorFault(SimulatorFaultKind.MidStreamAbort, 0, null, afterChunks);
     }
 
-    /// <summary>Streaming: send <paramref name="afterChunks"/> chunks, then an OpenAI error event, and end.</summary>
-    public static SimulatorFault MidStreamError(int afterChunks)
+    /// <summary>
+    /// Streaming: send <paramref name="afterChunks"/> chunks (events), then an error event, and end. Without
+    /// <paramref name="statusCode"/> the event is OpenAI's generic <c>server_error</c>, or Bedrock's <c>modelStreamErrorException</c>.
+    /// With it (400-599) the event is OpenAI's error body for that status, or Bedrock's exception for it:
+    /// 429 <c>throttlingException</c>, 503 <c>serviceUnavailableException</c>, 500 <c>internalServerException</c>,
+    /// 400 <c>validationException</c>, any other <c>modelStreamErrorException</c>.
+    /// </summary>
+    public static SimulatorFault MidStreamError(int afterChunks, int? statusCode = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(afterChunks);
-        return new SimulatorFault(SimulatorFaultKind.MidStreamError, 0, null, afterChunks);
+        if (statusCode is { } status)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(status, 400, nameof(statusCode));
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(status, 599, nameof(statusCode));
+        }
+
+        return new SimulatorFault(SimulatorFaultKind.MidStreamError, statusCode ?? 0, null, afterChunks);
     }
 
     public override string ToString() => Kind switch
     {
         SimulatorFaultKind.Status when RetryAfterSeconds is { } s => $"Status({StatusCode}, Retry-After {s}s)",
         SimulatorFaultKind.Status => $"Status({StatusCode})",
+        SimulatorFaultKind.MidStreamError when StatusCode != 0 => $"{Kind}(after {AfterChunks} chunks, status {StatusCode})",
         SimulatorFaultKind.MidStreamAbort or SimulatorFaultKind.MidStreamError => $"{Kind}(after {AfterChunks} chunks)",
         _ => Kind.ToString(),
     };

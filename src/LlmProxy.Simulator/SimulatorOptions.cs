@@ -32,6 +32,29 @@ public sealed class SimulatorOptions
     /// <summary>How many recent requests <see cref="SimulatorRecorder"/> keeps. The default is 100.</summary>
     public int RecordedRequestLimit { get; set; } = SimulatorRecorder.DefaultLimit;
 
+    /// <summary>The access key id of the default Bedrock identity: <c>AKIDSIMULATOR</c>.</summary>
+    public const string DefaultBedrockAccessKeyId = "AKIDSIMULATOR";
+
+    /// <summary>The secret access key of the default Bedrock identity: <c>simulator-secret</c>.</summary>
+    public const string DefaultBedrockSecretAccessKey = "simulator-secret";
+
+    /// <summary>
+    /// The AWS identities the Bedrock endpoints (<c>/model/...</c>) accept, access key id to secret access key:
+    /// a request must be signed with SigV4 (service <c>bedrock</c>, any region) by one of them. The default holds
+    /// one pair, <see cref="DefaultBedrockAccessKeyId"/> / <see cref="DefaultBedrockSecretAccessKey"/>; clear it first
+    /// to accept only your own.
+    /// </summary>
+    public IDictionary<string, string> BedrockCredentials { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        [DefaultBedrockAccessKeyId] = DefaultBedrockSecretAccessKey,
+    };
+
+    /// <summary>
+    /// Whether Bedrock requests must carry a valid SigV4 signature. When false, the <c>Authorization</c> header is not
+    /// looked at. The default is true, so that a gateway's signing is tested on every request.
+    /// </summary>
+    public bool BedrockRequireSignature { get; set; } = true;
+
     internal SimulatorOptions Snapshot()
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(Latency, TimeSpan.Zero, nameof(Latency));
@@ -44,11 +67,23 @@ public sealed class SimulatorOptions
             ChunkDelay = ChunkDelay,
             ExpectedApiKey = string.IsNullOrEmpty(ExpectedApiKey) ? null : ExpectedApiKey,
             RecordedRequestLimit = RecordedRequestLimit,
+            BedrockRequireSignature = BedrockRequireSignature,
         };
         copy.Models.Clear();
         foreach (var model in Models.Where(m => !string.IsNullOrWhiteSpace(m)).Distinct(StringComparer.Ordinal))
         {
             copy.Models.Add(model);
+        }
+
+        copy.BedrockCredentials.Clear();
+        foreach (var (accessKeyId, secret) in BedrockCredentials)
+        {
+            if (string.IsNullOrEmpty(accessKeyId) || string.IsNullOrEmpty(secret))
+            {
+                throw new ArgumentException("Bedrock credentials need a non-empty access key id and secret.", nameof(BedrockCredentials));
+            }
+
+            copy.BedrockCredentials[accessKeyId] = secret;
         }
 
         return copy;

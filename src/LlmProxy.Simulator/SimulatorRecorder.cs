@@ -2,7 +2,7 @@ namespace LlmProxy.Simulator;
 
 /// <summary>One request as it reached the simulator.</summary>
 /// <param name="Method">The HTTP method.</param>
-/// <param name="Path">The path, without the query string.</param>
+/// <param name="Path">The path as sent, still percent-encoded (an encoded Bedrock model id shows as sent), without the query string.</param>
 /// <param name="QueryString">The query string with its leading '?', or empty.</param>
 /// <param name="Headers">Every request header (names case-insensitive, repeated values joined with ", ").</param>
 /// <param name="Body">The body decoded as UTF-8; empty when there was none.</param>

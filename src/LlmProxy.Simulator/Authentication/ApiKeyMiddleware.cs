@@ -1,13 +1,12 @@
-using LlmProxy.Simulator.Control;
 using LlmProxy.Simulator.OpenAi;
 using Microsoft.AspNetCore.Http;
 
 namespace LlmProxy.Simulator.Authentication;
 
 /// <summary>
-/// Rejects API requests whose <c>Authorization: Bearer</c> key is not <see cref="SimulatorOptions.ExpectedApiKey"/>
+/// Rejects OpenAI API requests (<c>/v1/</c>) whose <c>Authorization: Bearer</c> key is not <see cref="SimulatorOptions.ExpectedApiKey"/>
 /// with OpenAI's 401, so tests can check that a gateway swaps the client's key for the upstream's.
-/// Registered only when a key is expected; the control surface is never checked.
+/// Registered only when a key is expected; the control surface and the Bedrock endpoints (signed with SigV4) are never checked.
 /// </summary>
 internal sealed class ApiKeyMiddleware(RequestDelegate next, string expectedApiKey)
 {
@@ -15,7 +14,7 @@ internal sealed class ApiKeyMiddleware(RequestDelegate next, string expectedApiK
 
     public Task InvokeAsync(HttpContext context)
     {
-        if (context.Request.Path.StartsWithSegments(ControlPaths.Root))
+        if (!context.Request.Path.StartsWithSegments(OpenAiPaths.Root))
         {
             return next(context);
         }

@@ -161,7 +161,8 @@ internal sealed class ChatCompletionsEndpoint(
         }
 
         // OpenAI reports a failure after the stream started as an error object in a data event, then ends the stream.
-        await WriteAndFlushAsync(context.Response, cancellationToken, s_dataPrefix, OpenAiError.MidStream().ToUtf8Json(), s_eventEnd);
+        var error = fault.StatusCode == 0 ? OpenAiError.MidStream() : OpenAiError.ForStatus(fault.StatusCode);
+        await WriteAndFlushAsync(context.Response, cancellationToken, s_dataPrefix, error.ToUtf8Json(), s_eventEnd);
     }
 
     private static async Task WriteAndFlushAsync(HttpResponse response, CancellationToken cancellationToken, params byte[][] parts)

@@ -58,6 +58,7 @@ internal sealed record FaultDocument(string Kind, int? StatusCode = null, int? R
     public static FaultDocument From(SimulatorFault fault) => fault.Kind switch
     {
         SimulatorFaultKind.Status => new(KindName(fault.Kind), fault.StatusCode, fault.RetryAfterSeconds),
+        SimulatorFaultKind.MidStreamError when fault.StatusCode != 0 => new(KindName(fault.Kind), fault.StatusCode, AfterChunks: fault.AfterChunks),
         SimulatorFaultKind.MidStreamAbort or SimulatorFaultKind.MidStreamError => new(KindName(fault.Kind), AfterChunks: fault.AfterChunks),
         _ => new(KindName(fault.Kind)),
     };
@@ -124,7 +125,7 @@ internal sealed record FaultDocument(string Kind, int? StatusCode = null, int? R
                     fault = SimulatorFault.MidStreamAbort(afterChunks ?? 0);
                     break;
                 case SimulatorFaultKind.MidStreamError:
-                    fault = SimulatorFault.MidStreamError(afterChunks ?? 0);
+                    fault = SimulatorFault.MidStreamError(afterChunks ?? 0, statusCode);
                     break;
             }
 

@@ -2,7 +2,10 @@ using System.Globalization;
 
 namespace LlmProxy.Simulator.Hosting;
 
-/// <summary>The standalone simulator's command line: <c>--urls</c>, <c>--latency-ms</c>, <c>--chunk-delay-ms</c>, <c>--api-key</c>, <c>--models</c>.</summary>
+/// <summary>
+/// The standalone simulator's command line: <c>--urls</c>, <c>--latency-ms</c>, <c>--chunk-delay-ms</c>, <c>--api-key</c>, <c>--models</c>,
+/// <c>--bedrock-credentials</c>, <c>--bedrock-unsigned</c>.
+/// </summary>
 internal sealed record CommandLine(string[] Urls, SimulatorOptions Options, bool ShowHelp)
 {
     public const string DefaultUrl = "http://127.0.0.1:8091";
@@ -16,6 +19,10 @@ internal sealed record CommandLine(string[] Urls, SimulatorOptions Options, bool
           --chunk-delay-ms <n>    Delay between streamed chunks (default 0).
           --api-key <key>         Require "Authorization: Bearer <key>" (default: any key is accepted).
           --models <a,b,...>      Models listed by GET /v1/models (default gpt-4o-mini,gpt-4o).
+          --bedrock-credentials <id:secret[,id:secret]>
+                                  AWS keys whose SigV4 signatures the Bedrock endpoints accept
+                                  (default AKIDSIMULATOR:simulator-secret).
+          --bedrock-unsigned      Accept Bedrock requests without checking their signature.
           --help                  Show this text.
         """;
 
@@ -50,6 +57,23 @@ internal sealed record CommandLine(string[] Urls, SimulatorOptions Options, bool
                         options.Models.Add(model);
                     }
 
+                    break;
+                case "--bedrock-credentials":
+                    options.BedrockCredentials.Clear();
+                    foreach (var pair in Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                    {
+                        var colon = pair.IndexOf(':', StringComparison.Ordinal);
+                        if (colon <= 0 || colon == pair.Length - 1)
+                        {
+                            throw new FormatException($"{name} needs access-key-id:secret pairs, not '{pair}'.");
+                        }
+
+                        options.BedrockCredentials[pair[..colon]] = pair[(colon + 1)..];
+                    }
+
+                    break;
+                case "--bedrock-unsigned":
+                    options.BedrockRequireSignature = false;
                     break;
                 default:
                     throw new FormatException($"Unknown argument '{args[i]}'. Use --help to list the options.");

@@ -1,5 +1,6 @@
 using System.Text;
 using LlmProxy.Simulator.Control;
+using LlmProxy.Simulator.Http;
 using Microsoft.AspNetCore.Http;
 
 namespace LlmProxy.Simulator.Recording;
@@ -40,7 +41,7 @@ internal sealed class RecordingMiddleware(RequestDelegate next, SimulatorRecorde
 
         recorder.Record(new RecordedRequest(
             context.Request.Method,
-            context.Request.Path.Value ?? string.Empty,
+            RawTarget.Path(context),
             context.Request.QueryString.Value ?? string.Empty,
             headers,
             Encoding.UTF8.GetString(body),

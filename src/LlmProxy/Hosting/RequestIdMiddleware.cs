@@ -4,7 +4,8 @@ namespace LlmProxy.Hosting;
 
 /// <summary>
 /// Gives every request an id: the client's <c>x-request-id</c> when it is a sane token, a new one otherwise.
-/// It is returned on every response, becomes <see cref="HttpContext.TraceIdentifier"/>, and scopes every log line.
+/// It is returned on every response, becomes <see cref="HttpContext.TraceIdentifier"/>, and scopes every log line
+/// as <c>GatewayRequestId</c> (ASP.NET Core's own scope already uses the key <c>RequestId</c>).
 /// </summary>
 internal sealed class RequestIdMiddleware(RequestDelegate next, ILogger<RequestIdMiddleware> logger)
 {
@@ -42,10 +43,10 @@ internal sealed class RequestIdMiddleware(RequestDelegate next, ILogger<RequestI
 
     private sealed class RequestIdScope(string requestId) : IReadOnlyList<KeyValuePair<string, object>>
     {
-        public KeyValuePair<string, object> this[int index] => index == 0 ? new("RequestId", requestId) : throw new ArgumentOutOfRangeException(nameof(index));
+        public KeyValuePair<string, object> this[int index] => index == 0 ? new("GatewayRequestId", requestId) : throw new ArgumentOutOfRangeException(nameof(index));
         public int Count => 1;
         public IEnumerator<KeyValuePair<string, object>> GetEnumerator() { yield return this[0]; }
         System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
-        public override string ToString() => "RequestId:" + requestId;
+        public override string ToString() => "GatewayRequestId:" + requestId;
     }
 }

@@ -61,6 +61,7 @@ public sealed partial class UpstreamDispatcher(IHttpForwarder forwarder, IDeploy
             }
 
             AttemptResult? result = null;
+            var activity = Telemetry.GatewayActivities.StartAttempt(chat, deployment);
             try
             {
                 result = await health.Pipeline.ExecuteAsync(
@@ -70,6 +71,7 @@ public sealed partial class UpstreamDispatcher(IHttpForwarder forwarder, IDeploy
             catch (BrokenCircuitException)
             {
                 // Polly's ratio breaker opened (or is probing) since selection; try the next one.
+                activity?.Dispose();
                 continue;
             }
             finally
@@ -77,6 +79,7 @@ public sealed partial class UpstreamDispatcher(IHttpForwarder forwarder, IDeploy
                 health.Exit(isProbe, result);
             }
 
+            Telemetry.GatewayActivities.CompleteAttempt(activity, chat, result);
             AttemptCompleted?.Invoke(chat, deployment, result);
             if (result.Disposition != AttemptDisposition.Failed)
             {

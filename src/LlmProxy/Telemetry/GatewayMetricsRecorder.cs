@@ -27,7 +27,15 @@ internal sealed class GatewayMetricsRecorder : IChatRequestCompletionListener, I
     {
         using var request = _metrics.TrackRequestInFlight();
         using var stream = context.Request.Stream ? _metrics.TrackStreamInFlight() : default;
-        await next(context);
+        var activity = GatewayActivities.StartRequest(context);
+        try
+        {
+            await next(context);
+        }
+        finally
+        {
+            GatewayActivities.CompleteRequest(activity, context);
+        }
     }
 
     public void OnCompleted(ChatRequestCompletion completion)

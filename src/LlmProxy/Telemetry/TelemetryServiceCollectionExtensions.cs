@@ -28,6 +28,8 @@ public static class TelemetryServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MetricsOptions>, MetricsOptionsValidator>());
         services.TryAddSingleton<GatewayMetrics>();
         services.TryAddSingleton<MetricsCollector>();
+        services.AddOptions<TracingOptions>().Bind(configuration.GetSection(TracingOptions.SectionName));
+        services.AddHostedService<TracingService>();
         return services;
     }
 

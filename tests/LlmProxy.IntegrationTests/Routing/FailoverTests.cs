@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json;
 using LlmProxy.IntegrationTests.Infrastructure;
 using LlmProxy.IntegrationTests.OpenAiApi;
-using LlmProxy.IntegrationTests.TestSupport;
+using LlmProxy.Testing;
 using LlmProxy.Simulator;
 
 namespace LlmProxy.IntegrationTests.Routing;

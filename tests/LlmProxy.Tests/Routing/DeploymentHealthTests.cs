@@ -4,7 +4,7 @@ using LlmProxy.Providers;
 using LlmProxy.Providers.OpenAi;
 using LlmProxy.Routing;
 using LlmProxy.Tenancy;
-using LlmProxy.Tests.TestSupport;
+using LlmProxy.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 

@@ -137,19 +137,18 @@ public class ConverseRequestTranslationTests
 
     private static string FindReadme([System.Runtime.CompilerServices.CallerFilePath] string thisFile = "")
     {
-        // The README is documentation in the source tree; find it from the test's source location or the working directory.
+        // The parameter table lives in the repository README; find it from the test's source location or the working directory.
         foreach (var start in new[] { Path.GetDirectoryName(thisFile)!, AppContext.BaseDirectory, Directory.GetCurrentDirectory() })
         {
             for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
             {
-                var candidate = Path.Combine(dir.FullName, "src", "LlmProxy", "Providers", "Bedrock", "README.md");
-                if (File.Exists(candidate))
+                var candidate = Path.Combine(dir.FullName, "README.md");
+                if (File.Exists(candidate) && File.Exists(Path.Combine(dir.FullName, "LlmProxy.sln")))
                 {
                     return candidate;
                 }
             }
         }
-        Assert.Skip("src/LlmProxy/Providers/Bedrock/README.md is not reachable from the test run.");
-        return "";
+        throw new FileNotFoundException("The repository README is not reachable from the test run.");
     }
 }

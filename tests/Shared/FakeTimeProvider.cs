@@ -1,4 +1,4 @@
-namespace LlmProxy.IntegrationTests.TestSupport;
+namespace LlmProxy.Testing;
 
 /// <summary>A clock tests move by hand, so timing logic is tested without sleeping.</summary>
 internal sealed class FakeTimeProvider(DateTimeOffset start) : TimeProvider

@@ -1,0 +1,54 @@
+using System.Diagnostics;
+
+namespace LlmProxy.IntegrationTests.Hosting;
+
+/// <summary>The gateway as a process: an invalid configuration stops startup with every problem listed.</summary>
+public sealed class StartupTests
+{
+    [Fact]
+    public async Task InvalidConfiguration_ProcessExitsWithEveryProblemListed()
+    {
+        var directory = Directory.CreateTempSubdirectory("llmproxy-startup-");
+        try
+        {
+            var config = Path.Combine(directory.FullName, "bad.json");
+            await File.WriteAllTextAsync(config, """
+            {
+              "LlmProxy": {
+                "Tenants": { "acme": { "Keys": { "k": "not-a-hash" } } },
+                "Models": {
+                  "gpt": { "Deployments": { "d1": { "Provider": "carrier-pigeon" } } },
+                  "empty": { "Deployments": { } },
+                  "bad-url": { "Deployments": { "d2": { "Provider": "openai", "BaseUrl": "ftp://x" } } }
+                }
+              }
+            }
+            """);
+            var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "LlmProxy.dll"), "--urls", "http://127.0.0.1:0"])
+            {
+                WorkingDirectory = directory.FullName,
+                RedirectStandardError = true,
+                RedirectStandardOutput = true,
+                Environment = { ["LLMPROXY_CONFIG"] = config },
+            };
+
+            using var process = Process.Start(start)!;
+            var stderr = process.StandardError.ReadToEndAsync();
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            await process.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
+            var message = await stderr + await stdout;
+
+            Assert.Equal(1, process.ExitCode);
+            Assert.Contains("LlmProxy configuration is invalid", message);
+            Assert.Contains("Tenants:acme:Keys:k", message);
+            Assert.Contains("'carrier-pigeon' is unknown", message);
+            Assert.Contains("Models:empty has no deployments", message);
+            Assert.Contains("BaseUrl 'ftp://x'", message);
+            Assert.DoesNotContain("   at ", message); // no stack trace
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+}

@@ -1,0 +1,195 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using LlmProxy.IntegrationTests.Infrastructure;
+using LlmProxy.Simulator;
+using OpenAI.Chat;
+
+namespace LlmProxy.IntegrationTests.Providers;
+
+/// <summary>
+/// The official OpenAI .NET SDK → gateway → the simulator's Bedrock Runtime (SigV4 verified independently of the
+/// gateway's signer, binary event stream encoded with AWS's codec). A Bedrock-routed model must be
+/// indistinguishable from an OpenAI-routed one: the simulator answers both APIs with the same words.
+/// </summary>
+public sealed class BedrockThroughSimulatorTests : IAsyncLifetime
+{
+    private const string TenantKey = "sk-tenant-bedrock-0123456789";
+    private readonly string _accessKeyVariable = "LLMPROXY_TEST_AWS_KEY_" + Guid.NewGuid().ToString("N");
+    private readonly string _secretVariable = "LLMPROXY_TEST_AWS_SECRET_" + Guid.NewGuid().ToString("N");
+    private readonly string _wrongSecretVariable = "LLMPROXY_TEST_AWS_WRONG_" + Guid.NewGuid().ToString("N");
+    private SimulatorServer _bedrock = null!;
+    private SimulatorServer _openAi = null!;
+    private GatewayHost _gateway = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        Environment.SetEnvironmentVariable(_accessKeyVariable, SimulatorOptions.DefaultBedrockAccessKeyId);
+        Environment.SetEnvironmentVariable(_secretVariable, SimulatorOptions.DefaultBedrockSecretAccessKey);
+        Environment.SetEnvironmentVariable(_wrongSecretVariable, "not-the-secret");
+        _bedrock = await SimulatorServer.StartAsync(new SimulatorOptions());
+        _openAi = await SimulatorServer.StartAsync(new SimulatorOptions());
+        _gateway = await GatewayHost.StartAsync(Settings());
+    }
+
+    private GatewaySettings Settings() => new GatewaySettings()
+        .Tenant("acme", TenantKey)
+        .Deployment("claude", "bedrock-sim", "bedrock", _bedrock.BaseAddress.ToString(),
+            upstreamModel: "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-7-sonnet-20250219-v1:0",
+            configure: d => d.Set("Region", "us-east-1").Set("Settings:AccessKeyIdEnv", _accessKeyVariable).Set("Settings:SecretAccessKeyEnv", _secretVariable))
+        .Deployment("claude-wrong-secret", "bedrock-wrong", "bedrock", _bedrock.BaseAddress.ToString(), upstreamModel: "anthropic.claude-3-haiku-20240307-v1:0",
+            configure: d => d.Set("Region", "us-east-1").Set("Settings:AccessKeyIdEnv", _accessKeyVariable).Set("Settings:SecretAccessKeyEnv", _wrongSecretVariable))
+        .OpenAi("gpt", "openai-sim", _openAi.BaseAddress)
+        .Deployment("claude-with-fallback", "bedrock-primary", "bedrock", _bedrock.BaseAddress.ToString(), priority: 0, upstreamModel: "anthropic.claude-3-haiku-20240307-v1:0",
+            configure: d => d.Set("Region", "us-east-1").Set("Settings:AccessKeyIdEnv", _accessKeyVariable).Set("Settings:SecretAccessKeyEnv", _secretVariable)
+                .Set("Breaker:BreakDuration", "00:10:00"))
+        .OpenAi("claude-with-fallback", "openai-fallback", _openAi.BaseAddress, priority: 1);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _gateway.DisposeAsync();
+        await _bedrock.DisposeAsync();
+        await _openAi.DisposeAsync();
+        foreach (var variable in new[] { _accessKeyVariable, _secretVariable, _wrongSecretVariable })
+        {
+            Environment.SetEnvironmentVariable(variable, null);
+        }
+    }
+
+    [Fact]
+    public async Task NonStreaming_SameAnswerAsTheOpenAiRoutedModel()
+    {
+        var messages = new ChatMessage[] { new SystemChatMessage("Be brief."), new UserChatMessage("Hello there") };
+
+        var viaBedrock = (await _gateway.CreateChatClient("claude", TenantKey).CompleteChatAsync(messages)).Value;
+        var viaOpenAi = (await _gateway.CreateChatClient("gpt", TenantKey).CompleteChatAsync(messages)).Value;
+
+        Assert.Equal(viaOpenAi.Content[0].Text, viaBedrock.Content[0].Text);
+        Assert.Equal("claude", viaBedrock.Model);
+        Assert.Equal(ChatFinishReason.Stop, viaBedrock.FinishReason);
+        Assert.Equal(viaOpenAi.Usage.InputTokenCount, viaBedrock.Usage.InputTokenCount);
+        Assert.Equal(viaOpenAi.Usage.OutputTokenCount, viaBedrock.Usage.OutputTokenCount);
+        Assert.StartsWith("chatcmpl-", viaBedrock.Id);
+        // The ARN reached Bedrock escaped in the path, and the request was SigV4-signed.
+        var upstream = _bedrock.Requests.Last!;
+        Assert.Contains("arn%3Aaws%3Abedrock", upstream.Path);
+        Assert.EndsWith("/converse", upstream.Path);
+        Assert.StartsWith("AWS4-HMAC-SHA256 Credential=" + SimulatorOptions.DefaultBedrockAccessKeyId, upstream.Header("Authorization"));
+        Assert.DoesNotContain(TenantKey, string.Join(" ", upstream.Headers.Values));
+    }
+
+    [Fact]
+    public async Task Streaming_ReassemblesTheSameAnswer_WithUsageWhenAsked()
+    {
+        var client = _gateway.CreateChatClient("claude", TenantKey);
+        var messages = new ChatMessage[] { new UserChatMessage("Stream me a few words please") };
+        var whole = (await client.CompleteChatAsync(messages)).Value;
+
+        var content = new StringBuilder();
+        ChatFinishReason? finish = null;
+        ChatTokenUsage? usage = null;
+        await foreach (var update in client.CompleteChatStreamingAsync(messages))
+        {
+            foreach (var part in update.ContentUpdate)
+            {
+                content.Append(part.Text);
+            }
+            finish ??= update.FinishReason;
+            usage ??= update.Usage; // the SDK asks for include_usage itself
+        }
+
+        Assert.Equal(whole.Content[0].Text, content.ToString());
+        Assert.Equal(ChatFinishReason.Stop, finish);
+        Assert.Equal(whole.Usage.TotalTokenCount, usage!.TotalTokenCount);
+        Assert.EndsWith("/converse-stream", _bedrock.Requests.Last!.Path);
+    }
+
+    [Fact]
+    public async Task ToolsRoundTrip_ThroughBedrock()
+    {
+        var client = _gateway.CreateChatClient("claude", TenantKey);
+        var options = new ChatCompletionOptions
+        {
+            Tools =
+            {
+                ChatTool.CreateFunctionTool("get_weather", "Weather", BinaryData.FromString("""{"type":"object","properties":{"city":{"type":"string"}}}""")),
+                ChatTool.CreateFunctionTool("get_time", "Time", BinaryData.FromString("""{"type":"object","properties":{"zone":{"type":"string"}}}""")),
+            },
+        };
+        var messages = new List<ChatMessage> { new UserChatMessage("Call both in parallel please") };
+
+        var first = (await client.CompleteChatAsync(messages, options)).Value;
+        Assert.Equal(ChatFinishReason.ToolCalls, first.FinishReason);
+        Assert.Equal(["get_weather", "get_time"], first.ToolCalls.Select(c => c.FunctionName));
+
+        // The streamed tool calls carry the same ids' arguments, fragment by fragment.
+        var streamed = new Dictionary<int, StringBuilder>();
+        await foreach (var update in client.CompleteChatStreamingAsync(messages, options))
+        {
+            foreach (var part in update.ToolCallUpdates)
+            {
+                (streamed.TryGetValue(part.Index, out var sb) ? sb : streamed[part.Index] = new StringBuilder()).Append(part.FunctionArgumentsUpdate?.ToString());
+            }
+        }
+        Assert.Equal(2, streamed.Count);
+        Assert.Equal(first.ToolCalls[1].FunctionArguments.ToString(), streamed[1].ToString());
+
+        messages.Add(new AssistantChatMessage(first.ToolCalls));
+        messages.Add(new ToolChatMessage(first.ToolCalls[0].Id, "sunny"));
+        messages.Add(new ToolChatMessage(first.ToolCalls[1].Id, "noon"));
+        var final = (await client.CompleteChatAsync(messages, options)).Value;
+        Assert.Equal(ChatFinishReason.Stop, final.FinishReason);
+        Assert.Contains("sunny", final.Content[0].Text);
+        Assert.Contains("noon", final.Content[0].Text);
+    }
+
+    [Fact]
+    public async Task WrongSecret_Returns502NamingACredentialProblem_WithoutTheSecret()
+    {
+        using var http = _gateway.CreateClient(TenantKey);
+
+        using var response = await http.PostAsync("/v1/chat/completions",
+            new StringContent("""{"model":"claude-wrong-secret","messages":[{"role":"user","content":"hi"}]}""", Encoding.UTF8, "application/json"));
+        var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("error");
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal("upstream_authentication_failed", error.GetProperty("code").GetString());
+        Assert.Contains("bedrock-wrong", error.GetProperty("message").GetString());
+        Assert.DoesNotContain("not-the-secret", error.GetProperty("message").GetString());
+        Assert.DoesNotContain(_gateway.Logs.Lines, l => l.Contains("not-the-secret", StringComparison.Ordinal) || l.Contains(SimulatorOptions.DefaultBedrockSecretAccessKey, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task BedrockValidationError_Returns400WithBedrocksMessage()
+    {
+        using var http = _gateway.CreateClient(TenantKey);
+
+        using var response = await http.PostAsync("/v1/chat/completions",
+            new StringContent("""{"model":"claude","temperature":1.7,"messages":[{"role":"user","content":"hi"}]}""", Encoding.UTF8, "application/json"));
+        var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("error");
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("temperature", error.GetProperty("message").GetString());
+    }
+
+    [Fact]
+    public async Task CrossProvider_BedrockThrottling_FailsOverToOpenAi_BreakerOpensAfterThree()
+    {
+        using var http = _gateway.CreateClient(TenantKey);
+        _bedrock.Faults.Set(SimulatorFault.Status(500));
+
+        for (var i = 0; i < 10; i++)
+        {
+            using var response = await http.PostAsync("/v1/chat/completions",
+                new StringContent("""{"model":"claude-with-fallback","messages":[{"role":"user","content":"Hello there"}]}""", Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("openai-fallback", response.Headers.GetValues("x-llmproxy-deployment").Single());
+            var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+            Assert.Equal("claude-with-fallback", body.GetProperty("model").GetString());
+        }
+
+        // Bedrock's default breaker opens after 3 consecutive failures: the other 7 requests never reached it.
+        Assert.Equal(3, _bedrock.Requests.Count);
+        Assert.Equal(10, _openAi.Requests.Count);
+    }
+}
