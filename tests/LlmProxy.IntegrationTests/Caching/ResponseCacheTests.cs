@@ -2,7 +2,7 @@ using System.ClientModel;
 using System.Text;
 using System.Text.Json.Nodes;
 using LlmProxy.Caching;
-using LlmProxy.IntegrationTests.TestSupport;
+using LlmProxy.Testing;
 using LlmProxy.Simulator;
 using OpenAI.Chat;
 

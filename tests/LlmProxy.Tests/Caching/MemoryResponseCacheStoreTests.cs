@@ -1,3 +1,4 @@
+using LlmProxy.Testing;
 using LlmProxy.Caching.Memory;
 
 namespace LlmProxy.Tests.Caching;

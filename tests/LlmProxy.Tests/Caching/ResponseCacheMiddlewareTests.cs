@@ -1,3 +1,4 @@
+using LlmProxy.Testing;
 using System.Diagnostics.Metrics;
 using System.Text;
 using System.Text.Json.Nodes;

@@ -1,3 +1,4 @@
+using LlmProxy.Testing;
 using LlmProxy.Caching.Redis;
 
 namespace LlmProxy.Tests.Caching;
