@@ -5,6 +5,7 @@ using LlmProxy.Pipeline;
 using LlmProxy.Providers;
 using LlmProxy.Providers.Bedrock;
 using LlmProxy.Providers.OpenAi;
+using LlmProxy.RateLimiting;
 using LlmProxy.Routing;
 using LlmProxy.Telemetry;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -55,6 +56,8 @@ public static class LlmProxyServiceCollectionExtensions
         // Telemetry first: its pipeline stage must wrap every other stage.
         services.AddLlmProxyTelemetry(configuration);
         services.AddGatewayMetricsRecorder();
+        // Rate limits before the cache: cache hits still count as requests.
+        services.AddLlmProxyRateLimiting();
 
         services.AddHealthChecks().AddCheck<ConfigurationHealthCheck>("configuration", tags: [HealthEndpoints.ReadinessTag]);
         services.AddHostedService<EmbeddedSimulatorService>();
