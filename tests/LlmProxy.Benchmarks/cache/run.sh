@@ -4,11 +4,11 @@
 # in this run on loopback. Prints p50/p99 at one connection, requests/s at $CONNECTIONS connections, and ratios
 # against the direct-upstream baseline. Figures only: never pass/fail.
 #
-# Usage: bash benchmarks/cache/run.sh          (DURATION=5 CONNECTIONS=16 by default; needs wrk and redis-server,
+# Usage: bash tests/LlmProxy.Benchmarks/cache/run.sh          (DURATION=5 CONNECTIONS=16 by default; needs wrk and redis-server,
 #                                               installed with apt-get when missing and running as root)
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-HERE="$ROOT/benchmarks/cache"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
+HERE="$ROOT/tests/LlmProxy.Benchmarks/cache"
 DURATION="${DURATION:-5}"
 CONNECTIONS="${CONNECTIONS:-16}"
 WORK="$(mktemp -d /tmp/llmproxy-cache-bench.XXXXXX)"
