@@ -57,6 +57,14 @@ else
   record 0 1
 fi
 
+echo "== observability config (Prometheus config, alert rules, Grafana dashboard queries)"
+if bash tests/scripts/check-observability-config.sh > "$ARTIFACTS/observability-config.log" 2>&1; then
+  record 1 0
+else
+  cat "$ARTIFACTS/observability-config.log"
+  record 0 1
+fi
+
 for script in "$ROOT"/tests/compat/*.sh; do
   [[ -e "$script" ]] || continue
   echo "== $(basename "$script")"

@@ -51,6 +51,7 @@ start_redis() {
 
 start_promtool() {
   command -v promtool >/dev/null || apt_install prometheus || return 1
+  python3 -c "import yaml" 2>/dev/null || apt_install python3-yaml || return 1
   export LLMPROXY_TEST_PROMTOOL="$(command -v promtool)"
   echo "   promtool at $LLMPROXY_TEST_PROMTOOL"
 }

@@ -1,3 +1,4 @@
+using LlmProxy.Caching;
 using LlmProxy.Configuration;
 using LlmProxy.Health;
 using LlmProxy.OpenAi;
@@ -58,6 +59,7 @@ public static class LlmProxyServiceCollectionExtensions
         services.AddGatewayMetricsRecorder();
         // Rate limits before the cache: cache hits still count as requests.
         services.AddLlmProxyRateLimiting();
+        services.AddLlmProxyResponseCache();
 
         services.AddHealthChecks().AddCheck<ConfigurationHealthCheck>("configuration", tags: [HealthEndpoints.ReadinessTag]);
         services.AddHostedService<EmbeddedSimulatorService>();
