@@ -142,12 +142,15 @@ internal static class UsageGroupings
     public static readonly string[] ForTenants = [Model, Provider, Deployment, Agent, Key, Day];
     public static readonly string[] ForAdmins = [.. ForTenants, Tenant];
 
-    /// <summary>The group of a record; records with no value (a request that failed before routing has no provider) go to <c>"none"</c>.</summary>
+    /// <summary>
+    /// The group of a record. Cache hits have no provider or deployment: they group as <c>"cache"</c>; other records with no
+    /// value (a request that failed before routing has no provider) go to <c>"none"</c>.
+    /// </summary>
     public static string GroupOf(UsageRecord record, string groupBy) => groupBy switch
     {
         Model => record.RequestedModel,
-        Provider => record.Provider,
-        Deployment => record.Deployment,
+        Provider => record.Provider ?? (record.CacheHit ? "cache" : null),
+        Deployment => record.Deployment ?? (record.CacheHit ? "cache" : null),
         Agent => record.Agent,
         Key => record.KeyId,
         Day => record.Timestamp.UtcDateTime.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),

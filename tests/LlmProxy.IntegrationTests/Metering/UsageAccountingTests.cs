@@ -12,8 +12,9 @@ namespace LlmProxy.IntegrationTests.Metering;
 
 /// <summary>
 /// Exact accounting: 2,000 concurrent requests of every kind (non-streamed, streamed with and without usage, failing
-/// upstream, failing mid-stream, unpriced, unknown model) make exactly 2,000 records, each with the tokens and cost the
-/// client's response implies, in SQLite and in DynamoDB (dynalite); the usage API adds them up to the same numbers.
+/// upstream, failing mid-stream, unpriced, unknown model; cache hits and misses) make exactly 2,000 records, each with
+/// the tokens and cost the client's response implies, in SQLite and in DynamoDB (dynalite); the usage API adds them up
+/// to the same numbers.
 /// </summary>
 [Collection(MeteringCollection.Name)]
 public sealed class UsageAccountingTests
@@ -24,9 +25,13 @@ public sealed class UsageAccountingTests
     private const string ReferenceKey = "sk-tenant-ref-accounting-01";
     private static readonly string[] Prompts = ["Say hello", "Count to three please", "Name a colour", "What is two plus two"];
 
+    /// <summary>Distinct prompts: each is a cache miss the first time and (the cache being on) a hit afterwards.</summary>
+    private static string PromptOf(int i) => $"{Prompts[i % Prompts.Length]} number {i % 50}";
+
     private enum Kind { Plain, StreamWithUsage, StreamWithoutUsage, UpstreamFails, FailsMidStream, Unpriced, UnknownModel }
 
-    private sealed record Expected(string Model, Kind Kind, int Status, int Prompt, int Completion, bool Estimated, decimal? Cost, string? Agent, bool Streamed);
+    private sealed record Expected(string Model, Kind Kind, int Status, int Prompt, int Completion, bool Estimated, decimal? Cost, string? Agent, bool Streamed,
+        bool CacheHit = false);
 
     private static Kind KindOf(int i) => (i % 20) switch
     {
@@ -62,14 +67,15 @@ public sealed class UsageAccountingTests
             .OpenAi("chat", "healthy", healthy.BaseAddress, configure: d => d.Set("UpstreamModel", MeteredGateway.PricedModel))
             .OpenAi("broken", "broken-1", broken.BaseAddress, configure: d => d.Set("UpstreamModel", MeteredGateway.PricedModel).Set("Breaker:MinimumThroughput", "1000000").Set("Breaker:ConsecutiveFailures", "1000000"))
             .OpenAi("flaky", "flaky-1", flaky.BaseAddress, configure: d => d.Set("UpstreamModel", MeteredGateway.CheapModel).Set("Breaker:MinimumThroughput", "1000000").Set("Breaker:ConsecutiveFailures", "1000000"))
-            .OpenAi("free", "free-1", healthy.BaseAddress, configure: d => d.Set("UpstreamModel", "sim-unpriced"));
+            .OpenAi("free", "free-1", healthy.BaseAddress, configure: d => d.Set("UpstreamModel", "sim-unpriced"))
+            .Set("LlmProxy:Cache:Enabled", "true");
         await using var metered = await MeteredGateway.StartAsync(settings, dynamo);
         using var http = metered.Gateway.CreateClient(Key);
         using var reference = metered.Gateway.CreateClient(ReferenceKey);
 
         // What the simulator charges for each prompt, from non-streamed answers (their usage is visible).
         var referenceUsage = new Dictionary<string, (int Prompt, int Completion)>();
-        foreach (var prompt in Prompts)
+        foreach (var prompt in Enumerable.Range(0, 200).Select(PromptOf).Distinct())
         {
             using var response = await reference.PostAsync("/v1/chat/completions", Json(new JsonObject { ["model"] = "chat", ["messages"] = Messages(prompt) }));
             var usage = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["usage"]!;
@@ -100,14 +106,14 @@ public sealed class UsageAccountingTests
             Assert.True(e.Agent == record.Agent, context);
             Assert.True(e.Streamed == record.Streamed, context);
             Assert.Equal("acme-key", record.KeyId);
-            Assert.False(record.CacheHit);
+            Assert.True(e.CacheHit == record.CacheHit, $"{context}: cache hit {record.CacheHit}");
             var outcome = e.Kind switch
             {
                 Kind.UpstreamFails or Kind.FailsMidStream or Kind.UnknownModel => UsageOutcomes.Error,
                 _ => UsageOutcomes.Success,
             };
             Assert.True(outcome == record.Outcome, $"{context}: outcome {record.Outcome}");
-            if (e.Kind is Kind.Plain or Kind.StreamWithUsage or Kind.StreamWithoutUsage)
+            if (e.Kind is Kind.Plain or Kind.StreamWithUsage or Kind.StreamWithoutUsage && !e.CacheHit)
             {
                 Assert.Equal(("openai", "healthy", MeteredGateway.PricedModel, 1), (record.Provider, record.Deployment, record.UpstreamModel, record.Attempts));
             }
@@ -121,7 +127,10 @@ public sealed class UsageAccountingTests
         Assert.Equal(expected.Values.Sum(e => (long)e.Completion), totals["completion_tokens"]!.GetValue<long>());
         Assert.Equal(expected.Values.Sum(e => e.Cost ?? 0m), totals["cost_usd"]!.GetValue<decimal>());
         Assert.Equal(expected.Values.Count(e => e.Kind is Kind.UpstreamFails or Kind.FailsMidStream or Kind.UnknownModel), totals["failed"]!.GetValue<long>());
-        Assert.Equal(expected.Values.Count(e => e.Kind == Kind.Unpriced), totals["unpriced_requests"]!.GetValue<long>());
+        Assert.Equal(expected.Values.Count(e => e.Kind == Kind.Unpriced && !e.CacheHit), totals["unpriced_requests"]!.GetValue<long>());
+        var hits = expected.Values.Count(e => e.CacheHit);
+        Assert.Equal(hits, totals["cache_hits"]!.GetValue<long>());
+        Assert.InRange(hits, 500, Requests - 500); // both hits and misses in the mix
         Assert.Equal(expected.Values.Count(e => e.Estimated), totals["estimated_requests"]!.GetValue<long>());
         foreach (var group in report["data"]!.AsArray())
         {
@@ -136,7 +145,7 @@ public sealed class UsageAccountingTests
     private static async Task<Expected> SendAsync(HttpClient http, int i, string id, Dictionary<string, (int Prompt, int Completion)> referenceUsage, CancellationToken ct)
     {
         var kind = KindOf(i);
-        var prompt = Prompts[i % Prompts.Length];
+        var prompt = PromptOf(i);
         var model = kind switch
         {
             Kind.UpstreamFails => "broken",
@@ -174,6 +183,7 @@ public sealed class UsageAccountingTests
         }
         using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
         var status = (int)response.StatusCode;
+        var hit = response.Headers.TryGetValues("x-llmproxy-cache", out var cache) && cache.Single() == "HIT";
 
         switch (kind)
         {
@@ -182,7 +192,10 @@ public sealed class UsageAccountingTests
                 Assert.Equal(HttpStatusCode.OK, response.StatusCode);
                 var usage = JsonNode.Parse(await response.Content.ReadAsStringAsync(ct))!["usage"]!;
                 var (p, c) = (usage["prompt_tokens"]!.GetValue<int>(), usage["completion_tokens"]!.GetValue<int>());
-                return new Expected(model, kind, status, p, c, false, kind == Kind.Unpriced ? null : PricedCost(p, c), agent, false);
+                // A cache hit cost nothing upstream, whatever usage the cached answer shows.
+                return hit
+                    ? new Expected(model, kind, status, 0, 0, false, 0m, agent, false, CacheHit: true)
+                    : new Expected(model, kind, status, p, c, false, kind == Kind.Unpriced ? null : PricedCost(p, c), agent, false);
             }
             case Kind.StreamWithUsage:
             {
@@ -190,7 +203,9 @@ public sealed class UsageAccountingTests
                 var usage = JsonNode.Parse(events.Where(e => e != "[DONE]").Last())!["usage"]!;
                 var (p, c) = (usage["prompt_tokens"]!.GetValue<int>(), usage["completion_tokens"]!.GetValue<int>());
                 Assert.Equal(referenceUsage[prompt], (p, c));
-                return new Expected(model, kind, status, p, c, false, PricedCost(p, c), agent, true);
+                return hit
+                    ? new Expected(model, kind, status, 0, 0, false, 0m, agent, true, CacheHit: true)
+                    : new Expected(model, kind, status, p, c, false, PricedCost(p, c), agent, true);
             }
             case Kind.StreamWithoutUsage:
             {
@@ -198,7 +213,9 @@ public sealed class UsageAccountingTests
                 Assert.Equal("[DONE]", events[^1]);
                 AssertNoUsageShown(events);
                 var (p, c) = referenceUsage[prompt];
-                return new Expected(model, kind, status, p, c, false, PricedCost(p, c), agent, true);
+                return hit
+                    ? new Expected(model, kind, status, 0, 0, false, 0m, agent, true, CacheHit: true)
+                    : new Expected(model, kind, status, p, c, false, PricedCost(p, c), agent, true);
             }
             case Kind.FailsMidStream:
             {

@@ -162,6 +162,15 @@ public sealed class UsageAccumulatorTests
         Assert.Equal(0m, s.AverageCostUsdPerRequest);
     }
 
+    [Fact]
+    public void GroupOf_CacheHit_ProviderAndDeploymentAreCache()
+    {
+        var hit = MeteringTestData.Record(0) with { CacheHit = true, Provider = null, Deployment = null };
+        Assert.Equal("cache", UsageGroupings.GroupOf(hit, "provider"));
+        Assert.Equal("cache", UsageGroupings.GroupOf(hit, "deployment"));
+        Assert.Equal("none", UsageGroupings.GroupOf(hit with { CacheHit = false }, "provider"));
+    }
+
     [Theory]
     [InlineData("model", "gpt-4o")]
     [InlineData("provider", "openai")]
