@@ -203,8 +203,10 @@ internal sealed class DynamoDbUsageStore : IUsageStore, IDisposable
             foreach (var item in response.Items ?? [])
             {
                 var record = FromItem(item);
+                // The agent index key joins two free-form names ("AGENT#a#b#c" is tenant "a#b", agent "c" and tenant "a",
+                // agent "b#c"): only the record's own fields tell, and another tenant's records must never come back.
                 // BETWEEN is inclusive; the SK of a record at exactly To sorts after ":to" anyway, this keeps the contract explicit.
-                if (record.Timestamp < query.To)
+                if (query.Matches(record))
                 {
                     yield return record;
                 }

@@ -5,7 +5,8 @@ using Microsoft.Extensions.Configuration;
 namespace LlmProxy.IntegrationTests.Metering;
 
 [Collection(MeteringCollection.Name)]
-public sealed class CreateUsageTableCommandTests
+/// <summary>The DynamoDB store and the create-usage-table command against a real DynamoDB-compatible server (dynalite).</summary>
+public sealed class DynamoDbStoreTests
 {
     [Fact]
     public async Task RunAsync_DynamoDb_CreatesTheTableWithItsAgentIndexOnceThenReportsIt()
@@ -78,5 +79,29 @@ public sealed class CreateUsageTableCommandTests
         Assert.Equal(20, (await Query(new UsageQuery("acme", t0, t0.AddHours(2)) { Model = "x" })).Count);
         Assert.Empty(await Query(new UsageQuery("other", t0, t0.AddHours(2))));
         Assert.Equal(0.000009m, (await Query(new UsageQuery("acme", t0, t0.AddHours(2)))).Sum(r => r.CostUsd!.Value));
+    }
+
+    [Fact]
+    public async Task DynamoDbStore_AgentKeysThatCollide_NeverMixTenants()
+    {
+        await using var dynamo = await DynaliteServer.StartAsync();
+        var options = new DynamoDbUsageStoreOptions { ServiceUrl = dynamo.ServiceUrl.ToString(), TableName = "usage-collide", CreateTable = true };
+        using var store = new DynamoDbUsageStore(DynamoDbUsageStore.CreateClient(options), options, TimeProvider.System, ownsClient: true);
+        await store.InitializeAsync(TestContext.Current.CancellationToken);
+        var at = new DateTimeOffset(2026, 11, 20, 0, 0, 0, TimeSpan.Zero);
+        // Both have the agent index key "AGENT#a#b#c".
+        await store.WriteAsync(
+        [
+            new UsageRecord { RequestId = "r1", Timestamp = at, Tenant = "a#b", KeyId = "k", Agent = "c", Status = 200 },
+            new UsageRecord { RequestId = "r2", Timestamp = at, Tenant = "a", KeyId = "k", Agent = "b#c", Status = 200 },
+        ], TestContext.Current.CancellationToken);
+
+        var found = new List<UsageRecord>();
+        await foreach (var record in store.QueryAsync(new UsageQuery("a", at, at.AddHours(1)) { Agent = "b#c" }, TestContext.Current.CancellationToken))
+        {
+            found.Add(record);
+        }
+
+        Assert.Equal("r2", Assert.Single(found).RequestId);
     }
 }
