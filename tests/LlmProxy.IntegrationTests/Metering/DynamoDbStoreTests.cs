@@ -4,8 +4,8 @@ using Microsoft.Extensions.Configuration;
 
 namespace LlmProxy.IntegrationTests.Metering;
 
-[Collection(MeteringCollection.Name)]
 /// <summary>The DynamoDB store and the create-usage-table command against a real DynamoDB-compatible server (dynalite).</summary>
+[Collection(MeteringCollection.Name)]
 public sealed class DynamoDbStoreTests
 {
     [Fact]
