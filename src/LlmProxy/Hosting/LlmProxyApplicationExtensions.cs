@@ -1,5 +1,6 @@
 using LlmProxy.Configuration;
 using LlmProxy.Health;
+using LlmProxy.Metering;
 using LlmProxy.OpenAi;
 using LlmProxy.Routing;
 using LlmProxy.Telemetry;
@@ -26,6 +27,7 @@ public static class LlmProxyApplicationExtensions
         app.MapLlmProxyMetrics();
         app.MapDeploymentAdmin();
         app.MapConfigurationAdmin();
+        app.MapLlmProxyMetering();
         var v1 = app.MapGroup("/v1");
         v1.MapPost("/chat/completions", (HttpContext http, ChatCompletionsEndpoint endpoint) => endpoint.HandleAsync(http));
         v1.MapGet("/models", (HttpContext http, ModelsEndpoint endpoint) => endpoint.List(http));

@@ -1,6 +1,7 @@
 using LlmProxy.Caching;
 using LlmProxy.Configuration;
 using LlmProxy.Health;
+using LlmProxy.Metering;
 using LlmProxy.OpenAi;
 using LlmProxy.Pipeline;
 using LlmProxy.Providers;
@@ -60,6 +61,10 @@ public static class LlmProxyServiceCollectionExtensions
         // Rate limits before the cache: cache hits still count as requests.
         services.AddLlmProxyRateLimiting();
         services.AddLlmProxyResponseCache();
+        // After the cache, so cache hits skip metering's upstream-usage stage.
+        services.AddLlmProxyMetering();
+        // Budgets are charged the cost the ledger records.
+        services.Replace(ServiceDescriptor.Singleton<IRequestCostSource, UsageCostSource>());
 
         services.AddHealthChecks().AddCheck<ConfigurationHealthCheck>("configuration", tags: [HealthEndpoints.ReadinessTag]);
         services.AddHostedService<EmbeddedSimulatorService>();

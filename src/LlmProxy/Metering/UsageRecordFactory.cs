@@ -16,6 +16,25 @@ internal sealed class UsageRecordFactory(PriceTableProvider prices, GatewayConfi
 
     private readonly int _maxAgentLength = options.Value.MaxAgentLength;
 
+    private static readonly object RecordKey = new();
+
+    /// <summary>
+    /// The request's record, built once: both the ledger and the spend budgets (through <see cref="UsageCostSource"/>)
+    /// ask for it at the end of the request, and they must agree on its cost.
+    /// </summary>
+    public UsageRecord GetOrCreate(ChatRequestCompletion completion)
+    {
+        ArgumentNullException.ThrowIfNull(completion);
+        var items = completion.HttpContext.Items;
+        if (items.TryGetValue(RecordKey, out var existing) && existing is UsageRecord record)
+        {
+            return record;
+        }
+        record = Create(completion);
+        items[RecordKey] = record;
+        return record;
+    }
+
     public UsageRecord Create(ChatRequestCompletion completion)
     {
         ArgumentNullException.ThrowIfNull(completion);
@@ -143,7 +162,7 @@ internal sealed partial class UsageRecorder(UsageRecordFactory factory, UsageLed
     {
         try
         {
-            var record = factory.Create(completion);
+            var record = factory.GetOrCreate(completion);
             if (record.CostUsd is { } cost)
             {
                 metrics.Cost(record.Tenant, Telemetry.MetricLabels.Model(record.RequestedModel, configuration.Current.Routes), record.Provider, cost);

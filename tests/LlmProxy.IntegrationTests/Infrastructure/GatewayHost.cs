@@ -14,6 +14,7 @@ namespace LlmProxy.IntegrationTests.Infrastructure;
 internal sealed class GatewayHost : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private string? _dataDirectory;
 
     private GatewayHost(WebApplication app, Uri baseAddress, CapturingLoggerProvider logs)
     {
@@ -37,6 +38,9 @@ internal sealed class GatewayHost : IAsyncDisposable
             EnvironmentName = "Testing",
             ContentRootPath = AppContext.BaseDirectory,
         });
+        // Each host its own usage ledger directory: hosts run in parallel.
+        var dataDirectory = Path.Combine(Path.GetTempPath(), "llmproxy-it-" + Guid.NewGuid().ToString("N"));
+        builder.Configuration.AddInMemoryCollection([new("LlmProxy:Metering:DataDirectory", dataDirectory)]);
         builder.Configuration.AddInMemoryCollection(settings.Values);
         configureConfiguration?.Invoke(builder.Configuration);
         builder.WebHost.UseUrls("http://127.0.0.1:0");
@@ -52,7 +56,7 @@ internal sealed class GatewayHost : IAsyncDisposable
         configureApp?.Invoke(app);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
-        return new GatewayHost(app, new Uri(address), logs);
+        return new GatewayHost(app, new Uri(address), logs) { _dataDirectory = dataDirectory };
     }
 
     public HttpClient CreateClient(string? apiKey = null)
@@ -79,6 +83,18 @@ internal sealed class GatewayHost : IAsyncDisposable
     {
         await _app.StopAsync();
         await _app.DisposeAsync();
+        if (_dataDirectory is not null && Directory.Exists(_dataDirectory))
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            try
+            {
+                Directory.Delete(_dataDirectory, recursive: true);
+            }
+            catch (IOException)
+            {
+                // Best effort: a file still held open is left to the OS temp cleaner.
+            }
+        }
     }
 }
 
