@@ -29,7 +29,7 @@ public sealed class ConfigurationReloadTests : IAsyncLifetime
         File.Delete(_file);
     }
 
-    private void WriteConfig(string[] tenants, string[] models, string provider = "openai")
+    private void WriteConfig(string[] tenants, string[] models, string provider = "openai", int? requestsPerMinute = null)
     {
         var config = new
         {
@@ -40,6 +40,10 @@ public sealed class ConfigurationReloadTests : IAsyncLifetime
                 {
                     Deployments = new Dictionary<string, object> { [m + "-sim"] = new { Provider = provider, BaseUrl = new Uri(_simulator.BaseAddress, "v1").ToString() } },
                 }),
+                RateLimits = new
+                {
+                    Tenants = requestsPerMinute is { } rpm ? tenants.ToDictionary(t => t, _ => new { RequestsPerMinute = rpm }) : [],
+                },
             },
         };
         File.WriteAllText(_file, JsonSerializer.Serialize(config));
@@ -86,6 +90,23 @@ public sealed class ConfigurationReloadTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, await ChatAsync("alpha", "gpt-a"));
         Assert.Equal(HttpStatusCode.Unauthorized, await ChatAsync("beta", "gpt-a"));
         Assert.Contains(_gateway.Logs.Lines, l => l.Contains("Configuration change rejected", StringComparison.Ordinal) && l.Contains("carrier-pigeon", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task LimitChange_AppliesWithoutRestart()
+    {
+        Assert.Equal(HttpStatusCode.OK, await ChatAsync("alpha", "gpt-a"));
+
+        WriteConfig(tenants: ["alpha"], models: ["gpt-a"], requestsPerMinute: 1);
+        await ReloadAsync(HttpStatusCode.OK);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        var statuses = new List<HttpStatusCode>();
+        while (!statuses.Contains(HttpStatusCode.TooManyRequests))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the new limit was not applied within 15 s: " + string.Join(",", statuses));
+            statuses.Add(await ChatAsync("alpha", "gpt-a"));
+        }
+        Assert.True(statuses.Count(s => s == HttpStatusCode.OK) <= 1, "at most one request fits a limit of 1 per minute");
     }
 
     [Fact]
