@@ -26,6 +26,7 @@ internal static class SoakTest
         var minutes = ReadDouble(args, "--minutes", 3);
         var concurrency = (int)ReadDouble(args, "--concurrency", 16);
         var root = FindRoot();
+        var loadBefore = File.ReadAllText("/proc/loadavg").Trim();
         using var processes = new ProcessSet();
         var work = Directory.CreateTempSubdirectory("llmproxy-soak-");
 
@@ -107,7 +108,7 @@ internal static class SoakTest
 
         var report = new StringBuilder();
         report.AppendLine(CultureInfo.InvariantCulture, $"Soak: {minutes} min, {concurrency} concurrent clients, mixed streamed/non-streamed, 30 % repeated prompts (cache), faults injected");
-        report.AppendLine(CultureInfo.InvariantCulture, $"machine: {Environment.ProcessorCount} cores, load average before {File.ReadAllText("/proc/loadavg").Trim()}");
+        report.AppendLine(CultureInfo.InvariantCulture, $"machine: {Environment.ProcessorCount} cores, load average before {loadBefore}, after {File.ReadAllText("/proc/loadavg").Trim()}");
         report.AppendLine(CultureInfo.InvariantCulture, $"requests sent            {stats.Sent}");
         foreach (var (status, count) in stats.ByStatus.OrderBy(p => p.Key))
         {
