@@ -11,8 +11,8 @@ using LlmProxy.Simulator;
 namespace LlmProxy.IntegrationTests.Metering;
 
 /// <summary>
-/// Exact accounting: 2,000 concurrent requests of every kind (non-streamed, streamed with and without usage, failing
-/// upstream, failing mid-stream, unpriced, unknown model; cache hits and misses) make exactly 2,000 records, each with
+/// Exact accounting: 2,000 concurrent requests of every kind (non-streamed, streamed with and without usage, OpenAI and
+/// Bedrock upstreams, failing upstream, failing mid-stream, unpriced, unknown model; cache hits and misses) make exactly 2,000 records, each with
 /// the tokens and cost the client's response implies, in SQLite and in DynamoDB (dynalite); the usage API adds them up
 /// to the same numbers.
 /// </summary>
@@ -23,20 +23,24 @@ public sealed class UsageAccountingTests
     private const int InFlight = 64;
     private const string Key = "sk-tenant-acme-accounting-01";
     private const string ReferenceKey = "sk-tenant-ref-accounting-01";
+    private static readonly string BedrockKeyVariable = "LLMPROXY_TEST_ACCT_AWS_KEY_" + Guid.NewGuid().ToString("N");
+    private static readonly string BedrockSecretVariable = "LLMPROXY_TEST_ACCT_AWS_SECRET_" + Guid.NewGuid().ToString("N");
     private static readonly string[] Prompts = ["Say hello", "Count to three please", "Name a colour", "What is two plus two"];
 
     /// <summary>Distinct prompts: each is a cache miss the first time and (the cache being on) a hit afterwards.</summary>
     private static string PromptOf(int i) => $"{Prompts[i % Prompts.Length]} number {i % 50}";
 
-    private enum Kind { Plain, StreamWithUsage, StreamWithoutUsage, UpstreamFails, FailsMidStream, Unpriced, UnknownModel }
+    private enum Kind { Plain, BedrockPlain, StreamWithUsage, BedrockStream, StreamWithoutUsage, UpstreamFails, FailsMidStream, Unpriced, UnknownModel }
 
     private sealed record Expected(string Model, Kind Kind, int Status, int Prompt, int Completion, bool Estimated, decimal? Cost, string? Agent, bool Streamed,
         bool CacheHit = false);
 
     private static Kind KindOf(int i) => (i % 20) switch
     {
-        < 6 => Kind.Plain,
-        < 10 => Kind.StreamWithUsage,
+        < 5 => Kind.Plain,
+        5 => Kind.BedrockPlain,
+        < 9 => Kind.StreamWithUsage,
+        9 => Kind.BedrockStream,
         < 14 => Kind.StreamWithoutUsage,
         < 16 => Kind.UpstreamFails,
         < 18 => Kind.FailsMidStream,
@@ -60,6 +64,8 @@ public sealed class UsageAccountingTests
         await using var broken = await SimulatorServer.StartAsync(new SimulatorOptions());
         await using var flaky = await SimulatorServer.StartAsync(new SimulatorOptions());
         broken.Faults.Set(SimulatorFault.Status(500));
+        Environment.SetEnvironmentVariable(BedrockKeyVariable, SimulatorOptions.DefaultBedrockAccessKeyId);
+        Environment.SetEnvironmentVariable(BedrockSecretVariable, SimulatorOptions.DefaultBedrockSecretAccessKey);
         flaky.Faults.Set(SimulatorFault.MidStreamError(afterChunks: 3));
         var settings = new GatewaySettings()
             .Tenant("acme", Key)
@@ -68,6 +74,10 @@ public sealed class UsageAccountingTests
             .OpenAi("broken", "broken-1", broken.BaseAddress, configure: d => d.Set("UpstreamModel", MeteredGateway.PricedModel).Set("Breaker:MinimumThroughput", "1000000").Set("Breaker:ConsecutiveFailures", "1000000"))
             .OpenAi("flaky", "flaky-1", flaky.BaseAddress, configure: d => d.Set("UpstreamModel", MeteredGateway.CheapModel).Set("Breaker:MinimumThroughput", "1000000").Set("Breaker:ConsecutiveFailures", "1000000"))
             .OpenAi("free", "free-1", healthy.BaseAddress, configure: d => d.Set("UpstreamModel", "sim-unpriced"))
+            // The simulator answers Bedrock's Converse with the same words and token counts as its OpenAI API; the
+            // upstream id is priced by the "same model id at any provider" rule.
+            .Deployment("claude", "bedrock-1", "bedrock", healthy.BaseAddress.ToString(), upstreamModel: MeteredGateway.PricedModel,
+                configure: d => d.Set("Region", "us-east-1").Set("Settings:AccessKeyIdEnv", BedrockKeyVariable).Set("Settings:SecretAccessKeyEnv", BedrockSecretVariable))
             .Set("LlmProxy:Cache:Enabled", "true");
         await using var metered = await MeteredGateway.StartAsync(settings, dynamo);
         using var http = metered.Gateway.CreateClient(Key);
@@ -117,6 +127,10 @@ public sealed class UsageAccountingTests
             {
                 Assert.Equal(("openai", "healthy", MeteredGateway.PricedModel, 1), (record.Provider, record.Deployment, record.UpstreamModel, record.Attempts));
             }
+            if (e.Kind is Kind.BedrockPlain or Kind.BedrockStream && !e.CacheHit)
+            {
+                Assert.Equal(("bedrock", "bedrock-1", MeteredGateway.PricedModel, 1), (record.Provider, record.Deployment, record.UpstreamModel, record.Attempts));
+            }
         }
 
         // The usage API adds the same records up to the same numbers.
@@ -152,9 +166,10 @@ public sealed class UsageAccountingTests
             Kind.FailsMidStream => "flaky",
             Kind.Unpriced => "free",
             Kind.UnknownModel => "no-such-model",
+            Kind.BedrockPlain or Kind.BedrockStream => "claude",
             _ => "chat",
         };
-        var stream = kind is Kind.StreamWithUsage or Kind.StreamWithoutUsage or Kind.FailsMidStream;
+        var stream = kind is Kind.StreamWithUsage or Kind.StreamWithoutUsage or Kind.FailsMidStream or Kind.BedrockStream;
         var body = new JsonObject { ["model"] = model, ["messages"] = Messages(prompt) };
         if (stream)
         {
@@ -187,7 +202,7 @@ public sealed class UsageAccountingTests
 
         switch (kind)
         {
-            case Kind.Plain or Kind.Unpriced:
+            case Kind.Plain or Kind.Unpriced or Kind.BedrockPlain:
             {
                 Assert.Equal(HttpStatusCode.OK, response.StatusCode);
                 var usage = JsonNode.Parse(await response.Content.ReadAsStringAsync(ct))!["usage"]!;
@@ -207,7 +222,7 @@ public sealed class UsageAccountingTests
                     ? new Expected(model, kind, status, 0, 0, false, 0m, agent, true, CacheHit: true)
                     : new Expected(model, kind, status, p, c, false, PricedCost(p, c), agent, true);
             }
-            case Kind.StreamWithoutUsage:
+            case Kind.StreamWithoutUsage or Kind.BedrockStream:
             {
                 var events = await Sse.ReadDataAsync(response);
                 Assert.Equal("[DONE]", events[^1]);
