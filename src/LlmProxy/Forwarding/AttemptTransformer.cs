@@ -18,6 +18,7 @@ internal sealed class AttemptTransformer : HttpTransformer
     /// <summary>Largest upstream body the gateway buffers: a non-streamed completion or an error.</summary>
     private const int MaxBufferedResponseBytes = 32 * 1024 * 1024;
     private const int MaxErrorBodyBytes = 64 * 1024;
+    private const int MaxUpstreamRequestIdLength = 256;
     private static readonly MediaTypeHeaderValue JsonContentType = new("application/json");
     private static readonly MediaTypeWithQualityHeaderValue AcceptJson = new("application/json");
     private static readonly MediaTypeWithQualityHeaderValue AcceptEventStream = new("text/event-stream");
@@ -41,6 +42,9 @@ internal sealed class AttemptTransformer : HttpTransformer
 
     /// <summary>True once a response for the client has been produced from this attempt.</summary>
     public bool Responded { get; private set; }
+
+    /// <summary>The request id the upstream put on its answer (success or error), when it answered with one.</summary>
+    public string? UpstreamRequestId { get; private set; }
 
     /// <summary>A stream that failed before its first byte reached the client, when there was one.</summary>
     public UpstreamFailure? StreamFailureBeforeFirstByte => _stream?.FailureBeforeFirstByte;
@@ -75,6 +79,7 @@ internal sealed class AttemptTransformer : HttpTransformer
             return false;
         }
 
+        UpstreamRequestId = ReadUpstreamRequestId(proxyResponse);
         var status = (int)proxyResponse.StatusCode;
         if (status is < 200 or >= 300)
         {
@@ -95,7 +100,7 @@ internal sealed class AttemptTransformer : HttpTransformer
             response.Headers.CacheControl = "no-cache";
             // Tell buffering reverse proxies in front of the gateway (nginx) to pass events through at once.
             response.Headers["X-Accel-Buffering"] = "no";
-            SetServedHeaders(httpContext, proxyResponse);
+            SetServedHeaders(httpContext);
             Responded = true;
             return true;
         }
@@ -134,22 +139,34 @@ internal sealed class AttemptTransformer : HttpTransformer
         httpResponse.StatusCode = StatusCodes.Status200OK;
         httpResponse.ContentType = "application/json";
         httpResponse.ContentLength = translated.Body.Length;
-        SetServedHeaders(httpContext, proxyResponse);
+        SetServedHeaders(httpContext);
         Responded = true;
         await httpResponse.Body.WriteAsync(translated.Body, cancellationToken);
         return false;
     }
 
-    private void SetServedHeaders(HttpContext httpContext, HttpResponseMessage proxyResponse)
+    private void SetServedHeaders(HttpContext httpContext)
     {
         var headers = httpContext.Response.Headers;
         headers[GatewayHeaders.Deployment] = _deployment.Id;
         headers[GatewayHeaders.Attempts] = _chat.Attempts.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        if (proxyResponse.Headers.TryGetValues("x-request-id", out var upstreamIds) || proxyResponse.Headers.TryGetValues("x-amzn-requestid", out upstreamIds))
+        _chat.UpstreamRequestId = UpstreamRequestId;
+        if (UpstreamRequestId is not null)
         {
-            headers[GatewayHeaders.UpstreamRequestId] = upstreamIds.FirstOrDefault();
+            headers[GatewayHeaders.UpstreamRequestId] = UpstreamRequestId;
         }
     }
+
+    /// <summary>
+    /// OpenAI (and compatible servers) send <c>x-request-id</c>, AWS <c>x-amzn-RequestId</c>, on successes and errors alike.
+    /// Only a short printable-ASCII id is passed on: the value becomes a response header, and a stray byte would fail the response.
+    /// </summary>
+    internal static string? ReadUpstreamRequestId(HttpResponseMessage response) =>
+        (response.Headers.TryGetValues("x-request-id", out var ids) || response.Headers.TryGetValues("x-amzn-RequestId", out ids))
+        && ids.FirstOrDefault() is { Length: > 0 and <= MaxUpstreamRequestIdLength } id
+        && id.All(c => c is > ' ' and <= '~')
+            ? id
+            : null;
 
     private static async Task<ReadOnlyMemory<byte>> ReadAsync(HttpContent content, int limit, CancellationToken cancellationToken)
     {

@@ -40,7 +40,8 @@ internal sealed partial class ChatCompletionsEndpoint(
             var completion = new ChatRequestCompletion(http, identity, request?.Model, chat, status,
                 System.Diagnostics.Stopwatch.GetElapsedTime(started), startedAt);
             LogCompleted(logger, identity.Tenant.Name, identity.KeyId, request?.Model, chat?.ServedBy?.Id, completion.StatusCode, request?.Stream ?? false,
-                chat?.Attempts ?? 0, completion.Elapsed.TotalMilliseconds, chat?.Usage?.PromptTokens, chat?.Usage?.CompletionTokens, chat?.CacheHit ?? false, chat?.ErrorCode);
+                chat?.Attempts ?? 0, completion.Elapsed.TotalMilliseconds, chat?.Usage?.PromptTokens, chat?.Usage?.CompletionTokens, chat?.CacheHit ?? false, chat?.ErrorCode,
+                chat?.UpstreamRequestId);
             foreach (var listener in _listeners)
             {
                 listener.OnCompleted(completion);
@@ -81,7 +82,7 @@ internal sealed partial class ChatCompletionsEndpoint(
     }
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Information,
-        Message = "Chat completion tenant={Tenant} key={KeyId} model={Model} deployment={Deployment} status={Status} stream={Stream} attempts={Attempts} latency_ms={LatencyMs:F1} prompt_tokens={PromptTokens} completion_tokens={CompletionTokens} cache_hit={CacheHit} error={Error}")]
+        Message = "Chat completion tenant={Tenant} key={KeyId} model={Model} deployment={Deployment} status={Status} stream={Stream} attempts={Attempts} latency_ms={LatencyMs:F1} prompt_tokens={PromptTokens} completion_tokens={CompletionTokens} cache_hit={CacheHit} error={Error} upstream_request_id={UpstreamRequestId}")]
     private static partial void LogCompleted(ILogger logger, string tenant, string keyId, string? model, string? deployment, int status, bool stream,
-        int attempts, double latencyMs, int? promptTokens, int? completionTokens, bool cacheHit, string? error);
+        int attempts, double latencyMs, int? promptTokens, int? completionTokens, bool cacheHit, string? error, string? upstreamRequestId);
 }

@@ -41,6 +41,12 @@ public sealed class ChatContext
     /// <summary>Set by the response cache when the answer came from it.</summary>
     public bool CacheHit { get; set; }
 
+    /// <summary>
+    /// The upstream's own request id (<c>x-request-id</c>, <c>x-amzn-RequestId</c>) of the answer the client got: the
+    /// serving response, or the upstream error that became the client's error. Null when no upstream answered.
+    /// </summary>
+    public string? UpstreamRequestId { get; set; }
+
     /// <summary>OpenAI error code or type of the failure that ended the request, if it failed.</summary>
     public string? ErrorCode { get; set; }
 

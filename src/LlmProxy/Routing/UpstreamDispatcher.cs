@@ -100,11 +100,32 @@ public sealed partial class UpstreamDispatcher(IHttpForwarder forwarder, IDeploy
             await WriteUnavailableAsync(chat, selector.Select(chat.Route).EarliestAvailableAt);
             return;
         }
+        // The client's error came from an upstream's answer: keep that answer's id for support cases with the provider.
+        chat.UpstreamRequestId = lastFailure.UpstreamRequestId;
+        if (lastFailure.UpstreamRequestId is { } upstreamRequestId)
+        {
+            http.Response.Headers[GatewayHeaders.UpstreamRequestId] = upstreamRequestId;
+        }
         await WriteErrorAsync(chat, new GatewayError(lastFailure.ClientStatus, lastFailure.Error)
         {
-            RetryAfterSeconds = lastFailure.RetryAfter is { } wait ? Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)) : null,
+            RetryAfterSeconds = RetryAfterSeconds(lastFailure),
         });
     }
+
+    /// <summary>
+    /// The upstream's own wait when it gave one. A 429 without one (Bedrock's throttling never says) still gets
+    /// <see cref="DefaultRateLimitedRetryAfter"/>: a client told to retry later should be told when, and SDKs
+    /// that honour <c>Retry-After</c> would otherwise fall back on their own, often much longer, backoff.
+    /// </summary>
+    internal static int? RetryAfterSeconds(UpstreamFailure failure) => failure.RetryAfter switch
+    {
+        { } wait => Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)),
+        null when failure.ClientStatus == StatusCodes.Status429TooManyRequests => (int)DefaultRateLimitedRetryAfter.TotalSeconds,
+        _ => null,
+    };
+
+    /// <summary><c>Retry-After</c> of a 429 passed on from an upstream that did not say how long to wait.</summary>
+    internal static readonly TimeSpan DefaultRateLimitedRetryAfter = TimeSpan.FromSeconds(1);
 
     private async ValueTask<AttemptResult> AttemptAsync(ChatContext chat, Deployment deployment, TimeSpan remaining)
     {
@@ -150,6 +171,11 @@ public sealed partial class UpstreamDispatcher(IHttpForwarder forwarder, IDeploy
         }
 
         failure ??= FromForwarderError(deployment, error, http, attemptDeadline.IsCancellationRequested);
+        if (failure.UpstreamRequestId is null && transformer.UpstreamRequestId is { } upstreamRequestId)
+        {
+            // An upstream that answered, then failed (a bad body, an error as the stream's first event), still gave its id.
+            failure = failure with { UpstreamRequestId = upstreamRequestId };
+        }
         // Forget this attempt's status and headers before the next one (YARP refuses a response that looks set).
         http.Response.Clear();
         http.Features.Set<IForwarderErrorFeature>(null);

@@ -172,6 +172,59 @@ public sealed class BedrockThroughSimulatorTests : IAsyncLifetime
         Assert.Contains("temperature", error.GetProperty("message").GetString());
     }
 
+    [Theory]
+    [InlineData("claude", true)]
+    [InlineData("gpt", false)]
+    public async Task UpstreamRequestId_SuccessAndUpstreamError_InHeaderAndCompletionLog(string model, bool bedrock)
+    {
+        using var http = _gateway.CreateClient(TenantKey);
+        var upstream = bedrock ? _bedrock : _openAi;
+
+        using var served = await PostChatAsync(http, model);
+        upstream.Faults.Set(SimulatorFault.Status(400), count: 1); // Bedrock: ValidationException
+        using var rejected = await PostChatAsync(http, model);
+
+        Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, rejected.StatusCode);
+        var servedId = UpstreamRequestId(served);
+        var rejectedId = UpstreamRequestId(rejected);
+        Assert.NotEqual(servedId, rejectedId);
+        // Bedrock's x-amzn-RequestId is a UUID, OpenAI's x-request-id "req_...".
+        Assert.True(bedrock ? Guid.TryParse(rejectedId, out _) : rejectedId.StartsWith("req_", StringComparison.Ordinal), rejectedId);
+        // The per-request completion event carries the id too, for the error as for the success.
+        Assert.Contains(_gateway.Logs.Lines, l => l.Contains("Chat completion", StringComparison.Ordinal) && l.Contains("status=200", StringComparison.Ordinal)
+            && l.Contains($"upstream_request_id={servedId}", StringComparison.Ordinal));
+        Assert.Contains(_gateway.Logs.Lines, l => l.Contains("Chat completion", StringComparison.Ordinal) && l.Contains("status=400", StringComparison.Ordinal)
+            && l.Contains($"upstream_request_id={rejectedId}", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task BedrockThrottling_WithoutRetryAfter_Returns429WithDefaultRetryAfterAndUpstreamId()
+    {
+        using var http = _gateway.CreateClient(TenantKey);
+        _bedrock.Faults.Set(SimulatorFault.Status(429), count: 1); // ThrottlingException, and like Bedrock no Retry-After
+
+        using var response = await PostChatAsync(http, "claude");
+        var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("error");
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
+        Assert.Equal("rate_limit_exceeded", error.GetProperty("code").GetString());
+        Assert.Equal(TimeSpan.FromSeconds(1), response.Headers.RetryAfter?.Delta);
+        Assert.True(Guid.TryParse(UpstreamRequestId(response), out _));
+    }
+
+    [Fact]
+    public async Task BedrockThrottling_WithRetryAfter_PassesItOn()
+    {
+        using var http = _gateway.CreateClient(TenantKey);
+        _bedrock.Faults.Set(SimulatorFault.Status(429, retryAfterSeconds: 7), count: 1);
+
+        using var response = await PostChatAsync(http, "claude");
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
+        Assert.Equal(TimeSpan.FromSeconds(7), response.Headers.RetryAfter?.Delta);
+    }
+
     [Fact]
     public async Task CrossProvider_BedrockThrottling_FailsOverToOpenAi_BreakerOpensAfterThree()
     {
@@ -192,4 +245,15 @@ public sealed class BedrockThroughSimulatorTests : IAsyncLifetime
         Assert.Equal(3, _bedrock.Requests.Count);
         Assert.Equal(10, _openAi.Requests.Count);
     }
+
+    private static Task<HttpResponseMessage> PostChatAsync(HttpClient http, string model, string prompt = "Hello there", bool stream = false) =>
+        http.PostAsync("/v1/chat/completions", new StringContent(JsonSerializer.Serialize(new
+        {
+            model,
+            stream,
+            messages = new[] { new { role = "user", content = prompt } },
+        }), Encoding.UTF8, "application/json"));
+
+    private static string UpstreamRequestId(HttpResponseMessage response) =>
+        Assert.Single(response.Headers.GetValues("x-llmproxy-upstream-request-id"));
 }
