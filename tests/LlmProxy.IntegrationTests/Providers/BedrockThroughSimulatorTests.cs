@@ -226,6 +226,61 @@ public sealed class BedrockThroughSimulatorTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Streaming_BedrockExceptionMidStream_TextSoFarThenErrorEventWithoutDone()
+    {
+        using var http = _gateway.CreateClient(TenantKey);
+        var prompt = "Stream me a few words please";
+        using var whole = await PostChatAsync(http, "claude", prompt);
+        var wholeText = JsonDocument.Parse(await whole.Content.ReadAsStringAsync()).RootElement
+            .GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString()!;
+        // messageStart and two text deltas go through, then Bedrock's throttlingException event ends the stream.
+        _bedrock.Faults.Set(SimulatorFault.MidStreamError(afterChunks: 3, statusCode: 429), count: 1);
+
+        using var response = await PostChatAsync(http, "claude", prompt, stream: true);
+        var events = await Sse.ReadDataAsync(response);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.True(Guid.TryParse(UpstreamRequestId(response), out _));
+        Assert.DoesNotContain("[DONE]", events);
+        Assert.Equal(4, events.Count); // role chunk, two text chunks, the error
+        var text = Sse.Content(events[..^1]);
+        Assert.NotEmpty(text);
+        Assert.StartsWith(text, wholeText, StringComparison.Ordinal);
+        Assert.True(text.Length < wholeText.Length);
+        var error = JsonDocument.Parse(events[^1]).RootElement.GetProperty("error");
+        Assert.Equal("rate_limit_exceeded", error.GetProperty("code").GetString());
+        Assert.Contains("bedrock-sim", error.GetProperty("message").GetString());
+        Assert.True(error.TryGetProperty("type", out _) && error.TryGetProperty("param", out _));
+    }
+
+    [Fact]
+    public async Task Streaming_BedrockExceptionMidStream_OpenAiSdkGetsPartialTextThenTheErrorAndNoFinish()
+    {
+        var client = _gateway.CreateChatClient("claude", TenantKey);
+        _bedrock.Faults.Set(SimulatorFault.MidStreamError(afterChunks: 3), count: 1); // modelStreamErrorException
+
+        var received = new StringBuilder();
+        var updates = new List<StreamingChatCompletionUpdate>();
+        await foreach (var update in client.CompleteChatStreamingAsync([new UserChatMessage("Stream me a few words please")]))
+        {
+            updates.Add(update);
+            foreach (var part in update.ContentUpdate)
+            {
+                received.Append(part.Text);
+            }
+        }
+
+        Assert.NotEmpty(received.ToString());
+        Assert.All(updates, u => Assert.Null(u.FinishReason));
+#pragma warning disable SCME0001 // JsonPatch: the SDK keeps members it does not model there
+        Assert.True(updates[^1].Patch.TryGetJson("$.error"u8, out var errorJson), "the last update is the error event");
+#pragma warning restore SCME0001
+        var error = JsonDocument.Parse(errorJson).RootElement;
+        Assert.Equal("upstream_error", error.GetProperty("type").GetString());
+        Assert.Contains("bedrock-sim", error.GetProperty("message").GetString());
+    }
+
+    [Fact]
     public async Task CrossProvider_BedrockThrottling_FailsOverToOpenAi_BreakerOpensAfterThree()
     {
         using var http = _gateway.CreateClient(TenantKey);
