@@ -23,8 +23,9 @@ RULES=$PROM_DIR/llmproxy-alerts.yml
 RULES_TEST=$PROM_DIR/llmproxy-alerts.test.yml
 DASHBOARD=config/grafana/llmproxy-dashboard.json
 
-# The gateway's metrics (src/LlmProxy/Telemetry: GatewayMetrics.cs, RuntimeMetrics.cs, names by PrometheusNames.cs):
-# every series name a query may use, with its labels. Keep it in step with the code.
+# The gateway's metrics (GatewayMetrics.cs and RuntimeMetrics.cs in src/LlmProxy/Telemetry, MeteringMetrics.cs,
+# RateLimitMetrics.cs; names by PrometheusNames.cs): every series name a query may use, with its labels.
+# tests/LlmProxy.Tests/Telemetry/MetricsDocumentationTests.cs fails when this list and the code differ.
 GATEWAY_METRICS=$(cat <<'EOF'
 llmproxy_requests_total                             counter    tenant model provider deployment status_class stream
 llmproxy_request_duration_seconds_bucket            counter    tenant model provider status_class stream le
@@ -57,6 +58,10 @@ llmproxy_ratelimit_rejections_total                 counter    tenant limit
 llmproxy_usage_ledger_queue_depth                   gauge
 llmproxy_usage_ledger_spilled_total                 counter
 llmproxy_usage_ledger_write_errors_total            counter    store
+llmproxy_usage_ledger_dropped_total                 counter
+llmproxy_pricing_missing_total                      counter    model
+llmproxy_ratelimit_budget_remaining_usd             gauge      tenant period
+llmproxy_ratelimit_store_failures_total             counter    operation
 process_resident_memory_bytes                       gauge
 process_virtual_memory_bytes                        gauge
 process_cpu_seconds_total                           counter

@@ -39,7 +39,7 @@ internal sealed partial class ChatCompletionsEndpoint(
             var status = threw && !http.Response.HasStarted ? StatusCodes.Status500InternalServerError : http.Response.StatusCode;
             var completion = new ChatRequestCompletion(http, identity, request?.Model, chat, status,
                 System.Diagnostics.Stopwatch.GetElapsedTime(started), startedAt);
-            LogCompleted(logger, identity.Tenant.Name, identity.KeyId, request?.Model, chat?.ServedBy?.Id, completion.StatusCode, request?.Stream ?? false,
+            LogCompleted(logger, http.TraceIdentifier, identity.Tenant.Name, identity.KeyId, request?.Model, chat?.ServedBy?.Id, completion.StatusCode, request?.Stream ?? false,
                 chat?.Attempts ?? 0, completion.Elapsed.TotalMilliseconds, chat?.Usage?.PromptTokens, chat?.Usage?.CompletionTokens, chat?.CacheHit ?? false, chat?.ErrorCode,
                 chat?.UpstreamRequestId);
             foreach (var listener in _listeners)
@@ -81,8 +81,9 @@ internal sealed partial class ChatCompletionsEndpoint(
         await pipeline.RunAsync(chat);
     }
 
+    // The request id is a field as well as a scope: a log pipeline that drops scopes still sees it.
     [LoggerMessage(EventId = 3001, Level = LogLevel.Information,
-        Message = "Chat completion tenant={Tenant} key={KeyId} model={Model} deployment={Deployment} status={Status} stream={Stream} attempts={Attempts} latency_ms={LatencyMs:F1} prompt_tokens={PromptTokens} completion_tokens={CompletionTokens} cache_hit={CacheHit} error={Error} upstream_request_id={UpstreamRequestId}")]
-    private static partial void LogCompleted(ILogger logger, string tenant, string keyId, string? model, string? deployment, int status, bool stream,
+        Message = "Chat completion request_id={GatewayRequestId} tenant={Tenant} key={KeyId} model={Model} deployment={Deployment} status={Status} stream={Stream} attempts={Attempts} latency_ms={LatencyMs:F1} prompt_tokens={PromptTokens} completion_tokens={CompletionTokens} cache_hit={CacheHit} error={Error} upstream_request_id={UpstreamRequestId}")]
+    private static partial void LogCompleted(ILogger logger, string gatewayRequestId, string tenant, string keyId, string? model, string? deployment, int status, bool stream,
         int attempts, double latencyMs, int? promptTokens, int? completionTokens, bool cacheHit, string? error, string? upstreamRequestId);
 }

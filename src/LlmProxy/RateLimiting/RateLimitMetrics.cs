@@ -1,13 +1,18 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using LlmProxy.Telemetry;
 
 namespace LlmProxy.RateLimiting;
 
 /// <summary>
-/// The rate limiter's instruments on the <c>LlmProxy</c> meter:
+/// The rate limiter's instruments on the <c>LlmProxy</c> meter. The one the metrics exposition already declares is
+/// recorded through <see cref="GatewayMetrics"/> (one instrument per name on the meter, so one description):
 /// <list type="bullet">
 /// <item><c>llmproxy.ratelimit.rejections</c> (counter, {request}; tags <c>tenant</c>, <c>limit</c> = requests | tokens |
 /// concurrency | budget_daily | budget_monthly | store_unavailable): requests refused by a limit.</item>
+/// </list>
+/// and the rate limiter adds:
+/// <list type="bullet">
 /// <item><c>llmproxy.ratelimit.budget.remaining</c> (gauge, USD; tags <c>tenant</c>, <c>period</c> = daily | monthly): the
 /// tenant-level budget left in the current UTC day or month, as this replica last saw the spend.</item>
 /// <item><c>llmproxy.ratelimit.store.failures</c> (counter, {failure}; tag <c>operation</c>): failed round trips to the
@@ -16,34 +21,27 @@ namespace LlmProxy.RateLimiting;
 /// </summary>
 internal sealed class RateLimitMetrics
 {
-    public const string MeterName = "LlmProxy";
-
-    private readonly Counter<long> _rejections;
+    private readonly GatewayMetrics _gateway;
     private readonly Counter<long> _storeFailures;
     private readonly RateLimitPolicyProvider _policies;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<string, ObservedSpend> _spend = new(StringComparer.Ordinal);
 
-    public RateLimitMetrics(IMeterFactory meterFactory, RateLimitPolicyProvider policies, TimeProvider time)
+    public RateLimitMetrics(IMeterFactory meterFactory, GatewayMetrics gateway, RateLimitPolicyProvider policies, TimeProvider time)
     {
+        ArgumentNullException.ThrowIfNull(meterFactory);
+        ArgumentNullException.ThrowIfNull(gateway);
+        _gateway = gateway;
         _policies = policies;
         _time = time;
-        var meter = meterFactory.Create(MeterName);
-        _rejections = meter.CreateCounter<long>("llmproxy.ratelimit.rejections", "{request}",
-            "Chat completion requests refused by a rate limit or budget.");
+        var meter = meterFactory.Create(GatewayMetrics.MeterName);
         _storeFailures = meter.CreateCounter<long>("llmproxy.ratelimit.store.failures", "{failure}",
             "Failed round trips to the shared rate limit store.");
         meter.CreateObservableGauge("llmproxy.ratelimit.budget.remaining", ObserveBudgets, "USD",
             "Tenant budget left in the current UTC day or month.");
     }
 
-    public void Rejected(string tenant, RateLimitKind kind)
-    {
-        if (_rejections.Enabled)
-        {
-            _rejections.Add(1, new KeyValuePair<string, object?>("tenant", tenant), new KeyValuePair<string, object?>("limit", kind.Name()));
-        }
-    }
+    public void Rejected(string tenant, RateLimitKind kind) => _gateway.RecordRateLimitRejection(tenant, kind.Name());
 
     public void StoreFailed(string operation)
     {

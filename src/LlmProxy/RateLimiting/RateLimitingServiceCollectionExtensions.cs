@@ -39,6 +39,7 @@ public static class RateLimitingServiceCollectionExtensions
 
         services.TryAddSingleton<IRequestCostSource, NullRequestCostSource>();
         services.TryAddSingleton<RateLimitPolicyProvider>();
+        services.TryAddSingleton<Telemetry.GatewayMetrics>();
         services.TryAddSingleton<RateLimitMetrics>();
         services.TryAddSingleton<IRateLimitStore>(CreateStore);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IChatRequestCompletionListener, BudgetSpendRecorder>());

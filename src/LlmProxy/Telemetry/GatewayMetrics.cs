@@ -86,7 +86,7 @@ internal sealed class GatewayMetrics
         _cost = meter.CreateCounter<double>("llmproxy.cost", "USD",
             "Estimated cost of the tokens used, in US dollars, by tenant, model and provider.");
         _rateLimitRejections = meter.CreateCounter<long>("llmproxy.ratelimit.rejections", "{request}",
-            "Requests rejected by a rate limit, by tenant and kind of limit.");
+            "Chat completion requests refused by a rate limit or budget, by tenant and kind of limit.");
 
         meter.CreateObservableGauge("llmproxy.usage_ledger.queue_depth", ObserveUsageLedgerQueueDepth, "{record}",
             "Usage records waiting to be written to the usage ledger.");
@@ -243,7 +243,7 @@ internal sealed class GatewayMetrics
         }
     }
 
-    /// <param name="limit">The kind of limit that rejected the request, e.g. <c>requests</c> or <c>tokens</c>.</param>
+    /// <param name="limit">The kind of limit that refused the request, e.g. <c>requests</c>, <c>tokens</c> or <c>budget_daily</c>.</param>
     public void RecordRateLimitRejection(string tenant, string limit)
     {
         if (_rateLimitRejections.Enabled)

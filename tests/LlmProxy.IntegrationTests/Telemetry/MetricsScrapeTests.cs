@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using LlmProxy.IntegrationTests.Infrastructure;
 using LlmProxy.Simulator;
+using LlmProxy.Testing;
 
 namespace LlmProxy.IntegrationTests.Telemetry;
 
@@ -65,6 +66,49 @@ public sealed partial class MetricsScrapeTests
             // tests/run.sh validates this real scrape with promtool.
             await File.WriteAllTextAsync(file, text);
         }
+    }
+
+    [Fact]
+    public async Task Scrape_BreakerOpensThenHalfOpensThenCloses_GaugeFollowsTheDeploymentsBreaker()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var primary = await SimulatorServer.StartAsync(new SimulatorOptions());
+        await using var fallback = await SimulatorServer.StartAsync(new SimulatorOptions());
+        await using var gateway = await GatewayHost.StartAsync(new GatewaySettings()
+                .Tenant("tenant-a", KeyA)
+                .OpenAi("model-x", "x-primary", primary.BaseAddress, priority: 0,
+                    configure: d => d.Set("Breaker:ConsecutiveFailures", "1").Set("Breaker:BreakDuration", "00:00:30"))
+                .OpenAi("model-x", "x-fallback", fallback.BaseAddress, priority: 1),
+            services => services.AddSingleton<TimeProvider>(time));
+        using var a = gateway.CreateClient(KeyA);
+        using var scrapeClient = gateway.CreateClient();
+        const string Body = """{"model":"model-x","messages":[{"role":"user","content":"Hello there"}]}""";
+
+        using (var first = await PostAsync(a, Body))
+        {
+            Assert.Equal("x-primary", first.Headers.GetValues("x-llmproxy-deployment").Single());
+        }
+        var closed = await scrapeClient.GetStringAsync("/metrics");
+        primary.Faults.Set(SimulatorFault.Status(500), count: 1);
+        using (var failedOver = await PostAsync(a, Body))
+        {
+            Assert.Equal(HttpStatusCode.OK, failedOver.StatusCode);
+            Assert.Equal("x-fallback", failedOver.Headers.GetValues("x-llmproxy-deployment").Single());
+        }
+        var open = await scrapeClient.GetStringAsync("/metrics");
+        time.Advance(TimeSpan.FromSeconds(30));
+        var halfOpen = await scrapeClient.GetStringAsync("/metrics");
+        using (var probe = await PostAsync(a, Body))
+        {
+            Assert.Equal("x-primary", probe.Headers.GetValues("x-llmproxy-deployment").Single());
+        }
+        var recovered = await scrapeClient.GetStringAsync("/metrics");
+
+        Assert.Equal(0, Value(closed, "llmproxy_deployment_breaker_state", ("deployment", "x-primary")));
+        Assert.Equal(2, Value(open, "llmproxy_deployment_breaker_state", ("deployment", "x-primary")));
+        Assert.Equal(0, Value(open, "llmproxy_deployment_breaker_state", ("deployment", "x-fallback")));
+        Assert.Equal(1, Value(halfOpen, "llmproxy_deployment_breaker_state", ("deployment", "x-primary")));
+        Assert.Equal(0, Value(recovered, "llmproxy_deployment_breaker_state", ("deployment", "x-primary")));
     }
 
     private static Task<HttpResponseMessage> PostAsync(HttpClient http, string body) =>

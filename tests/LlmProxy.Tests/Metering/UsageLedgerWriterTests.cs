@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using LlmProxy.Metering;
 using LlmProxy.Testing;
+using LlmProxy.Tests.Telemetry;
 
 namespace LlmProxy.Tests.Metering;
 
@@ -12,7 +13,7 @@ public sealed class UsageLedgerWriterTests : IDisposable
 
     public void Dispose() => _directory.Dispose();
 
-    private (UsageLedger Ledger, UsageLedgerWriter Writer, UsageSpillFile Spill) Create(Action<MeteringOptions>? configure = null)
+    private (UsageLedger Ledger, UsageLedgerWriter Writer, UsageSpillFile Spill) Create(Action<MeteringOptions>? configure = null, MeteringMetrics? metrics = null)
     {
         var options = MeteringTestData.Options(o =>
         {
@@ -21,7 +22,7 @@ public sealed class UsageLedgerWriterTests : IDisposable
             o.RetryMaxDelay = TimeSpan.FromSeconds(4);
             configure?.Invoke(o);
         });
-        var metrics = MeteringTestData.Metrics();
+        metrics ??= MeteringTestData.Metrics();
         var spill = new UsageSpillFile(_directory.Path, MeteringTestData.Log<UsageSpillFile>());
         var ledger = new UsageLedger(options, spill, metrics, MeteringTestData.Log<UsageLedger>());
         var writer = new UsageLedgerWriter(ledger, _store, spill, options, _time, metrics, MeteringTestData.Log<UsageLedgerWriter>());
@@ -137,6 +138,38 @@ public sealed class UsageLedgerWriterTests : IDisposable
         Assert.True(writer.IsDrained);
         Assert.False(File.Exists(Path.Combine(_directory.Path, UsageSpillFile.FileName)));
         Assert.False(File.Exists(Path.Combine(_directory.Path, UsageSpillFile.ReplayFileName)));
+    }
+
+    [Fact]
+    public async Task PumpAsync_StoreDownPastTheBuffer_ScrapeCountsSpilledRecordsAndFailedWrites()
+    {
+        using var telemetry = new TelemetryServices();
+        var metrics = new MeteringMetrics(telemetry.MeterFactory, telemetry.Metrics);
+        var (ledger, writer, _) = Create(o => o.BufferCapacity = 50, metrics);
+        await writer.PumpAsync(CancellationToken.None);
+        _store.Down = true;
+
+        Append(ledger, 0, 120);
+        await writer.PumpAsync(CancellationToken.None); // one failed write; 70 beyond the buffer spilled
+        Append(ledger, 120, 80);
+        await writer.PumpAsync(CancellationToken.None); // retry not due: no write; 80 more spilled
+        _time.Advance(TimeSpan.FromMilliseconds(500));
+        await writer.PumpAsync(CancellationToken.None); // the retry fails too
+        var down = telemetry.Scrape();
+
+        _store.Down = false;
+        _time.Advance(TimeSpan.FromSeconds(1));
+        await writer.PumpAsync(CancellationToken.None);
+        var back = telemetry.Scrape();
+
+        Assert.Equal(150, down.Value("llmproxy_usage_ledger_spilled_total"));
+        Assert.Equal(2, down.Value("llmproxy_usage_ledger_write_errors_total{store=\"fake\"}"));
+        Assert.Equal(50, down.Value("llmproxy_usage_ledger_queue_depth"));
+        // Replaying the spill file is not spilling again, and successful writes are not errors.
+        AssertExactlyOnce(200);
+        Assert.Equal(150, back.Value("llmproxy_usage_ledger_spilled_total"));
+        Assert.Equal(2, back.Value("llmproxy_usage_ledger_write_errors_total{store=\"fake\"}"));
+        Assert.Equal(0, back.Value("llmproxy_usage_ledger_queue_depth"));
     }
 
     [Fact]

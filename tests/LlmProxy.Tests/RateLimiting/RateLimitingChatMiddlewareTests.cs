@@ -51,7 +51,8 @@ public sealed class RateLimitingChatMiddlewareTests : IDisposable
     private RateLimitingChatMiddleware Create(RateLimitOptions options)
     {
         var policies = new RateLimitPolicyProvider(new RateLimitPolicyProviderTests.MutableOptionsMonitor(options), NullLogger<RateLimitPolicyProvider>.Instance);
-        var metrics = new RateLimitMetrics(_services.GetRequiredService<IMeterFactory>(), policies, _time);
+        var factory = _services.GetRequiredService<IMeterFactory>();
+        var metrics = new RateLimitMetrics(factory, new LlmProxy.Telemetry.GatewayMetrics(factory), policies, _time);
         return new RateLimitingChatMiddleware(policies, _store, metrics, _time, NullLogger<RateLimitingChatMiddleware>.Instance);
     }
 

@@ -1,8 +1,13 @@
+using System.Diagnostics.Metrics;
+using LlmProxy.Metering;
 using LlmProxy.Pipeline;
 using LlmProxy.Providers;
+using LlmProxy.RateLimiting;
 using LlmProxy.Telemetry;
+using LlmProxy.Tests.RateLimiting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
 using Xunit;
 
 namespace LlmProxy.Tests.Telemetry;
@@ -228,7 +233,7 @@ public sealed class GatewayMetricsTests
     {
         using var services = new TelemetryServices();
 
-        GatewayMetricsExercise.RecordEverything(services.Metrics);
+        GatewayMetricsExercise.RecordEverything(services);
         var families = services.Scrape().Types.Where(t => !t.Key.StartsWith("process_", StringComparison.Ordinal) && !t.Key.StartsWith("dotnet_", StringComparison.Ordinal));
 
         Assert.Equal(
@@ -243,13 +248,17 @@ public sealed class GatewayMetricsTests
                 ["llmproxy_cost_usd_total"] = "counter",
                 ["llmproxy_deployment_breaker_state"] = "gauge",
                 ["llmproxy_failovers_total"] = "counter",
+                ["llmproxy_pricing_missing_total"] = "counter",
+                ["llmproxy_ratelimit_budget_remaining_usd"] = "gauge",
                 ["llmproxy_ratelimit_rejections_total"] = "counter",
+                ["llmproxy_ratelimit_store_failures_total"] = "counter",
                 ["llmproxy_request_duration_seconds"] = "histogram",
                 ["llmproxy_requests_in_flight"] = "gauge",
                 ["llmproxy_requests_total"] = "counter",
                 ["llmproxy_streams_in_flight"] = "gauge",
                 ["llmproxy_upstream_attempts_total"] = "counter",
                 ["llmproxy_upstream_duration_seconds"] = "histogram",
+                ["llmproxy_usage_ledger_dropped_total"] = "counter",
                 ["llmproxy_usage_ledger_queue_depth"] = "gauge",
                 ["llmproxy_usage_ledger_spilled_total"] = "counter",
                 ["llmproxy_usage_ledger_write_errors_total"] = "counter",
@@ -258,14 +267,66 @@ public sealed class GatewayMetricsTests
     }
 
     [Fact]
+    public void AllInstruments_EveryInstrumentTheFeaturesDeclare_IsExercisedAndCreatedOnce()
+    {
+        using var services = new TelemetryServices();
+        var published = new List<Instrument>();
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, _) =>
+            {
+                if (ReferenceEquals(instrument.Meter.Scope, services.MeterFactory))
+                {
+                    lock (published)
+                    {
+                        published.Add(instrument);
+                    }
+                }
+            },
+        };
+        listener.Start(); // publishes the instruments that exist already (GatewayMetrics'), then each new one
+
+        GatewayMetricsExercise.RecordEverything(services);
+        var scrape = services.Scrape();
+
+        // One instrument per name: two with one name would be exposed as one family with whichever description came first.
+        var duplicates = published.GroupBy(i => i.Name, StringComparer.Ordinal).Where(g => g.Count() > 1).Select(g => g.Key);
+        Assert.Empty(duplicates);
+        // Whatever a feature declares is exercised, so the README and promtool checks built on this exercise see it.
+        foreach (var instrument in published)
+        {
+            var family = MetricAggregator.Create(instrument, 10, _ => { })!.Name;
+            Assert.True(scrape.Help.TryGetValue(family, out var help), $"{instrument.Name} ({family}) is declared but not exercised by GatewayMetricsExercise");
+            Assert.Equal(instrument.Description, help);
+        }
+    }
+
+    [Fact]
+    public void RateLimitRejection_RecordedByTheRateLimiter_IsTheGatewayInstrumentWithItsDescription()
+    {
+        using var services = new TelemetryServices();
+        var (_, rateLimits) = GatewayMetricsExercise.CreateFeatureMetrics(services.MeterFactory, services.Metrics);
+
+        rateLimits.Rejected("acme", RateLimitKind.DailyBudget);
+        services.Metrics.RecordRateLimitRejection("acme", "budget_daily");
+        var scrape = services.Scrape();
+
+        Assert.Equal(2, scrape.Value("llmproxy_ratelimit_rejections_total{limit=\"budget_daily\",tenant=\"acme\"}"));
+        Assert.Equal("Chat completion requests refused by a rate limit or budget, by tenant and kind of limit.", scrape.Help["llmproxy_ratelimit_rejections_total"]);
+    }
+
+    [Fact]
     public void RecordMethods_NoListener_DoNothingAndDoNotThrow()
     {
         var services = new ServiceCollection().AddMetrics();
         using var provider = services.BuildServiceProvider();
-        var metrics = new GatewayMetrics(provider.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
+        var factory = provider.GetRequiredService<IMeterFactory>();
+        var metrics = new GatewayMetrics(factory);
 
         using var scope = metrics.TrackRequestInFlight();
         GatewayMetricsExercise.RecordEverything(metrics);
+        var (metering, rateLimits) = GatewayMetricsExercise.CreateFeatureMetrics(factory, metrics);
+        GatewayMetricsExercise.RecordEverything(metering, rateLimits);
     }
 
     [Theory]
@@ -323,6 +384,35 @@ public sealed class GatewayMetricsTests
 /// <summary>Calls every recording method with realistic values, including label values that need escaping.</summary>
 internal static class GatewayMetricsExercise
 {
+    /// <summary>
+    /// Every instrument of the gateway's meter: <see cref="GatewayMetrics"/>' and those the metering and rate-limit
+    /// features add, created on the services' meter factory so that their collector sees them.
+    /// </summary>
+    public static void RecordEverything(TelemetryServices services)
+    {
+        RecordEverything(services.Metrics);
+        var (metering, rateLimits) = CreateFeatureMetrics(services.MeterFactory, services.Metrics);
+        RecordEverything(metering, rateLimits);
+    }
+
+    /// <summary>The metering and rate-limit features' metrics, as their registrations build them (on the gateway's instruments).</summary>
+    public static (MeteringMetrics Metering, RateLimitMetrics RateLimits) CreateFeatureMetrics(IMeterFactory factory, GatewayMetrics gateway)
+    {
+        var budgets = new RateLimitOptions { Tenants = { ["acme"] = new TenantRateLimitOptions { DailyBudgetUsd = 5m, MonthlyBudgetUsd = 100m } } };
+        var policies = new RateLimitPolicyProvider(new RateLimitPolicyProviderTests.MutableOptionsMonitor(budgets), NullLogger<RateLimitPolicyProvider>.Instance);
+        return (new MeteringMetrics(factory, gateway), new RateLimitMetrics(factory, gateway, policies, TimeProvider.System));
+    }
+
+    /// <summary>The recording methods the metering and rate-limit features have beyond <see cref="GatewayMetrics"/>.</summary>
+    public static void RecordEverything(MeteringMetrics metering, RateLimitMetrics rateLimits)
+    {
+        metering.PriceMissing("gpt-unpriced");
+        metering.Dropped(2);
+        rateLimits.Rejected("acme", RateLimitKind.DailyBudget);
+        rateLimits.StoreFailed("acquire");
+        rateLimits.ObserveSpend("acme", new ScopeLimits(null, null, null, 5m, 100m), BudgetPeriods.At(TimeProvider.System.GetUtcNow()), new BudgetSpend(1.25m, 10m));
+    }
+
     public static void RecordEverything(GatewayMetrics metrics)
     {
         var openAi = TestChats.Deployment("openai-gpt-4o", "gpt-4o");

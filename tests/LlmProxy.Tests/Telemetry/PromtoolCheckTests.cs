@@ -19,7 +19,7 @@ public sealed class PromtoolCheckTests
     {
         SkipWithoutPromtool();
         using var services = new TelemetryServices(new Dictionary<string, string?> { ["LlmProxy:Metrics:MaxSeriesPerMetric"] = "5" });
-        GatewayMetricsExercise.RecordEverything(services.Metrics);
+        GatewayMetricsExercise.RecordEverything(services);
         // Push one metric past its label-set limit so the folded "other" series is checked too.
         for (var i = 0; i < 10; i++)
         {
