@@ -7,6 +7,9 @@ public sealed record AttemptResult(AttemptDisposition Disposition, UpstreamFailu
 {
     /// <summary>Connection errors, timeouts, 5xx and 429 count against the deployment; client errors and cancellations do not.</summary>
     public bool CountsAsFailure => Disposition == AttemptDisposition.Failed && Failure is { IsRetryable: true };
+
+    /// <summary>The attempt was cut short by the route's retry deadline: no time is left for another.</summary>
+    public bool EndedByRetryDeadline { get; init; }
 }
 
 public enum AttemptDisposition
