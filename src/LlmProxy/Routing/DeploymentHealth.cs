@@ -195,7 +195,7 @@ public sealed class DeploymentHealth
                 return;
             }
 
-            if (result.CountsAsFailure || result.Disposition == AttemptDisposition.FailedAfterFirstByte)
+            if (result.CountsAsFailure)
             {
                 _failures++;
                 _consecutiveFailures++;
