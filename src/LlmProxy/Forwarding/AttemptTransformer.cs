@@ -95,6 +95,7 @@ internal sealed class AttemptTransformer : HttpTransformer
             _stream = new TranslatingStream(upstream, _translator.CreateStreamTranslator(), sink, _deployment.Id, httpContext.RequestAborted);
             proxyResponse.Content = new TranslatingContent(_stream, proxyResponse.Content);
             var response = httpContext.Response;
+            _stream.ClientResponse = response;
             response.StatusCode = StatusCodes.Status200OK;
             response.ContentType = "text/event-stream; charset=utf-8";
             response.Headers.CacheControl = "no-cache";

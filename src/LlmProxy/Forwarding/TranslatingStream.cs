@@ -31,6 +31,12 @@ internal sealed class TranslatingStream : Stream
         _clientAborted = clientAborted;
     }
 
+    /// <summary>
+    /// The client's response. When set, a timeout after the first byte writes its error event here directly: YARP
+    /// copies with the token that timed out, so it would fail to write the event and abort the client's connection.
+    /// </summary>
+    public HttpResponse? ClientResponse { get; set; }
+
     /// <summary>Whether any byte has been handed on to the client.</summary>
     public bool DeliveredAny { get; private set; }
 
@@ -98,6 +104,15 @@ internal sealed class TranslatingStream : Stream
                     "upstream_error", null, timedOut ? "upstream_timeout" : "upstream_stream_interrupted"));
                 _sink.Done();
                 _finished = true;
+                if (timedOut && ClientResponse is { } client)
+                {
+                    // The idle (first-byte) or total timeout cancelled YARP's copy token: end the stream here, cleanly.
+                    await client.Body.WriteAsync(_sink.Output.WrittenMemory[_pendingOffset..], _clientAborted);
+                    await client.Body.FlushAsync(_clientAborted);
+                    _sink.Output.ResetWrittenCount();
+                    _pendingOffset = 0;
+                    return 0;
+                }
                 continue;
             }
 

@@ -5,8 +5,16 @@ namespace LlmProxy.Routing;
 /// <summary>How one upstream attempt ended, as the breaker and the failover loop see it.</summary>
 public sealed record AttemptResult(AttemptDisposition Disposition, UpstreamFailure? Failure, TimeSpan Duration)
 {
-    /// <summary>Connection errors, timeouts, 5xx and 429 count against the deployment; client errors and cancellations do not.</summary>
-    public bool CountsAsFailure => Disposition == AttemptDisposition.Failed && Failure is { IsRetryable: true };
+    /// <summary>
+    /// Whether the attempt counts against the deployment, in both breakers and the statistics: a failure another
+    /// deployment could have served (connection errors, timeouts, 5xx, 429, 401/403, broken responses), or a stream
+    /// that broke after its first byte. Client errors and cancellations do not.
+    /// </summary>
+    public bool CountsAsFailure => Disposition == AttemptDisposition.FailedAfterFirstByte
+        || (Disposition == AttemptDisposition.Failed && Failure is { IsRetryable: true });
+
+    /// <summary>The attempt was cut short by the route's retry deadline: no time is left for another.</summary>
+    public bool EndedByRetryDeadline { get; init; }
 }
 
 public enum AttemptDisposition

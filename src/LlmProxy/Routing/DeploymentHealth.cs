@@ -36,11 +36,15 @@ public sealed class DeploymentHealth
     private string? _lastError;
     private DateTimeOffset? _lastErrorAt;
 
-    internal DeploymentHealth(Deployment deployment, TimeProvider time, Func<string, Action<ResiliencePipelineBuilder<AttemptResult>>, ResiliencePipeline<AttemptResult>> pipelines)
+    /// <param name="pipeline">
+    /// Returns the pipeline for this instance, built with the given configuration. It must be a new one: Polly binds
+    /// a breaker's state provider and manual control to the first pipeline built with them.
+    /// </param>
+    internal DeploymentHealth(Deployment deployment, TimeProvider time, Func<Action<ResiliencePipelineBuilder<AttemptResult>>, ResiliencePipeline<AttemptResult>> pipeline)
     {
         Deployment = deployment;
         _time = time;
-        Pipeline = pipelines(deployment.Id, builder =>
+        Pipeline = pipeline(builder =>
         {
             builder.TimeProvider = time;
             var breaker = deployment.Breaker;
@@ -191,7 +195,7 @@ public sealed class DeploymentHealth
                 return;
             }
 
-            if (result.CountsAsFailure || result.Disposition == AttemptDisposition.FailedAfterFirstByte)
+            if (result.CountsAsFailure)
             {
                 _failures++;
                 _consecutiveFailures++;

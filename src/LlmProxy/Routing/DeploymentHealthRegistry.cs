@@ -6,13 +6,23 @@ namespace LlmProxy.Routing;
 
 /// <summary>
 /// One <see cref="DeploymentHealth"/> per deployment id, created on first use. Polly pipelines come from a
-/// <see cref="ResiliencePipelineRegistry{TKey}"/> keyed by deployment id. A configuration reload keeps the
-/// state of deployments whose id is unchanged.
+/// <see cref="ResiliencePipelineRegistry{TKey}"/> keyed by deployment id and generation: each
+/// <see cref="DeploymentHealth"/> gets a pipeline of its own, bound to its own breaker state. A configuration
+/// reload keeps the state of deployments whose id is unchanged; a deployment that a reload removes and a later
+/// one adds back starts afresh.
 /// </summary>
 public sealed partial class DeploymentHealthRegistry : IDisposable
 {
     private readonly ConcurrentDictionary<string, DeploymentHealth> _health = new(StringComparer.Ordinal);
-    private readonly ResiliencePipelineRegistry<string> _pipelines = new();
+    // Keyed by id alone, an id that left the configuration and came back would get the cached pipeline, still wired
+    // to the removed instance's state provider and manual control: its State would ignore the ratio breaker and an
+    // operator's recover could not close it. Polly's registry cannot remove an entry, so a removed deployment's
+    // pipeline stays there, unreachable, until shutdown.
+    private readonly ResiliencePipelineRegistry<PipelineKey> _pipelines = new(new ResiliencePipelineRegistryOptions<PipelineKey>
+    {
+        BuilderNameFormatter = key => key.DeploymentId,
+    });
+    private long _generation;
     private readonly TimeProvider _time;
     private readonly ILogger<DeploymentHealthRegistry> _logger;
 
@@ -55,12 +65,15 @@ public sealed partial class DeploymentHealthRegistry : IDisposable
 
     private DeploymentHealth Create(Deployment deployment)
     {
-        var health = new DeploymentHealth(deployment, _time, (key, configure) => _pipelines.GetOrAddPipeline<AttemptResult>(key, configure));
+        var key = new PipelineKey(deployment.Id, Interlocked.Increment(ref _generation));
+        var health = new DeploymentHealth(deployment, _time, configure => _pipelines.GetOrAddPipeline<AttemptResult>(key, configure));
         health.StateChanged += (h, state, rule) => LogStateChanged(_logger, h.Deployment.Id, state, rule);
         return health;
     }
 
     public void Dispose() => _pipelines.Dispose();
+
+    private readonly record struct PipelineKey(string DeploymentId, long Generation);
 
     [LoggerMessage(EventId = 2101, Level = LogLevel.Warning, Message = "Deployment {DeploymentId} breaker is now {State} ({Rule})")]
     private static partial void LogStateChanged(ILogger logger, string deploymentId, BreakerState state, string rule);

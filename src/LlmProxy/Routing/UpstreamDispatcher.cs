@@ -87,7 +87,7 @@ public sealed partial class UpstreamDispatcher(IHttpForwarder forwarder, IDeploy
             }
             lastFailure = result.Failure!;
             LogAttemptFailed(logger, deployment.Id, chat.Attempts, lastFailure.Reason, lastFailure.UpstreamRequestId);
-            if (!lastFailure.IsRetryable)
+            if (!lastFailure.IsRetryable || result.EndedByRetryDeadline)
             {
                 break;
             }
@@ -179,7 +179,12 @@ public sealed partial class UpstreamDispatcher(IHttpForwarder forwarder, IDeploy
         // Forget this attempt's status and headers before the next one (YARP refuses a response that looks set).
         http.Response.Clear();
         http.Features.Set<IForwarderErrorFeature>(null);
-        return new AttemptResult(AttemptDisposition.Failed, failure, duration);
+        // Timers fire on a coarser clock than the deadline is read from: an attempt cut by the deadline may leave the
+        // loop a few milliseconds that would start a pointless next attempt.
+        return new AttemptResult(AttemptDisposition.Failed, failure, duration)
+        {
+            EndedByRetryDeadline = attemptDeadline.IsCancellationRequested && remaining <= deployment.Timeouts.Total,
+        };
     }
 
     private static UpstreamFailure Timeout(Deployment deployment) => new(StatusCodes.Status504GatewayTimeout, new OpenAiError(
@@ -211,6 +216,11 @@ public sealed partial class UpstreamDispatcher(IHttpForwarder forwarder, IDeploy
     private static Task WriteErrorAsync(ChatContext chat, GatewayError error)
     {
         chat.ErrorCode = error.Error.Code ?? error.Error.Type;
+        if (chat.Attempts > 0)
+        {
+            // A failed request tells how many deployments it tried, as a served one does.
+            chat.HttpContext.Response.Headers[GatewayHeaders.Attempts] = chat.Attempts.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
         return ErrorResponseWriter.WriteAsync(chat.HttpContext, error);
     }
 

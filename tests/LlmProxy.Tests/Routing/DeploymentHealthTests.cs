@@ -14,20 +14,17 @@ public sealed class DeploymentHealthTests
 {
     private readonly FakeTimeProvider _time = new();
 
-    private (DeploymentHealthRegistry Registry, GatewayConfiguration Config) Create(Action<DeploymentOptions>? configure = null)
+    private (DeploymentHealthRegistry Registry, GatewayConfiguration Config) Create(Action<DeploymentOptions>? configure = null, bool providerDefaults = false)
     {
-        var deployment = new DeploymentOptions { Provider = "openai", BaseUrl = "http://127.0.0.1:9/v1" };
-        deployment.Breaker.ConsecutiveFailures = 3;
-        deployment.Breaker.BreakDuration = TimeSpan.FromSeconds(30);
-        configure?.Invoke(deployment);
-        var options = new LlmProxyOptions
+        var deployment = RoutingTestConfiguration.OpenAi();
+        if (!providerDefaults)
         {
-            Tenants = { ["t"] = new TenantOptions { Keys = { ["k"] = ApiKeyHasher.Hash("x") } } },
-            Models = { ["m"] = new ModelRouteOptions { Deployments = { ["d"] = deployment } } },
-        };
-        var builder = new GatewayConfigurationBuilder(new ProviderRegistry([new OpenAiProvider()]));
-        var provider = new GatewayConfigurationProvider(new StaticOptionsMonitor(options), builder, NullLogger<GatewayConfigurationProvider>.Instance);
-        return (new DeploymentHealthRegistry(provider, _time, NullLogger<DeploymentHealthRegistry>.Instance), provider.Current);
+            deployment.Breaker.ConsecutiveFailures = 3;
+            deployment.Breaker.BreakDuration = TimeSpan.FromSeconds(30);
+        }
+        configure?.Invoke(deployment);
+        var configuration = new RoutingTestConfiguration(_time, ("d", deployment));
+        return (configuration.Registry, configuration.Provider.Current);
     }
 
     private static AttemptResult Failure(int status = 502, TimeSpan? retryAfter = null) => new(AttemptDisposition.Failed,
@@ -55,6 +52,27 @@ public sealed class DeploymentHealthTests
         Assert.Equal(BreakerState.Open, health.State);
         Assert.False(health.TryEnter(out _));
         Assert.Equal(_time.GetUtcNow() + TimeSpan.FromSeconds(30), health.AvailableAt);
+    }
+
+    [Fact]
+    public void ConsecutiveFailures_OpenAiDefaults_FiveFailuresOpenItForThirtySeconds()
+    {
+        var (registry, config) = Create(providerDefaults: true);
+        var health = registry.Get(config.Deployments["d"]);
+
+        for (var i = 0; i < 4; i++)
+        {
+            Run(health, Failure());
+        }
+        Assert.Equal(BreakerState.Closed, health.State);
+        Run(health, Failure());
+
+        Assert.Equal(BreakerState.Open, health.State);
+        Assert.Equal(_time.GetUtcNow() + TimeSpan.FromSeconds(30), health.AvailableAt);
+        _time.Advance(TimeSpan.FromSeconds(30) - TimeSpan.FromMilliseconds(1));
+        Assert.False(health.TryEnter(out _));
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(BreakerState.HalfOpen, health.State);
     }
 
     [Fact]
@@ -193,6 +211,130 @@ public sealed class DeploymentHealthTests
     }
 
     [Fact]
+    public async Task PollyRatioBreaker_StreamsBrokenAfterTheFirstByte_CountAsFailures()
+    {
+        var (registry, config) = Create(d =>
+        {
+            d.Breaker.ConsecutiveFailures = 1000;
+            d.Breaker.FailureRatio = 0.5;
+            d.Breaker.MinimumThroughput = 4;
+        });
+        var health = registry.Get(config.Deployments["d"]);
+        var brokenStream = new AttemptResult(AttemptDisposition.FailedAfterFirstByte, null, TimeSpan.FromMilliseconds(5));
+
+        // Two served, two broken mid-stream: a ratio of 0.5 over the minimum throughput.
+        foreach (var result in new[] { Success, brokenStream, Success, brokenStream })
+        {
+            await health.Pipeline.ExecuteAsync(_ => ValueTask.FromResult(result));
+        }
+
+        Assert.Equal(BreakerState.Open, health.State);
+    }
+
+    [Fact]
+    public async Task PollyRatioBreaker_FailuresBelowMinimumThroughput_DoNotOpenIt()
+    {
+        var (registry, config) = Create(d =>
+        {
+            d.Breaker.ConsecutiveFailures = 1000;
+            d.Breaker.FailureRatio = 0.5;
+            d.Breaker.MinimumThroughput = 10;
+        });
+        var health = registry.Get(config.Deployments["d"]);
+
+        // Nine failures out of nine: a ratio of 1, but one request short of the throughput that makes it count.
+        for (var i = 0; i < 9; i++)
+        {
+            await health.Pipeline.ExecuteAsync(_ => ValueTask.FromResult(Failure()));
+        }
+        Assert.Equal(BreakerState.Closed, health.State);
+        Assert.Null(health.AvailableAt);
+
+        // The tenth reaches it: the window did count all nine.
+        await health.Pipeline.ExecuteAsync(_ => ValueTask.FromResult(Failure()));
+        Assert.Equal(BreakerState.Open, health.State);
+    }
+
+    [Fact]
+    public async Task PollyRatioBreaker_HalfOpen_AdmitsExactlyOneProbeUnderConcurrency()
+    {
+        var (registry, config) = Create(d =>
+        {
+            d.Breaker.ConsecutiveFailures = 1000;
+            d.Breaker.FailureRatio = 0.5;
+            d.Breaker.MinimumThroughput = 2;
+        });
+        var health = registry.Get(config.Deployments["d"]);
+        await health.Pipeline.ExecuteAsync(_ => ValueTask.FromResult(Failure()));
+        await health.Pipeline.ExecuteAsync(_ => ValueTask.FromResult(Failure()));
+        Assert.Equal(BreakerState.Open, health.State);
+        _time.Advance(TimeSpan.FromSeconds(30));
+        Assert.Equal(BreakerState.HalfOpen, health.State);
+
+        // 16 requests on the thread pool race for the half-open breaker; the one let through is held until all
+        // the others have had their answer.
+        var probeResult = new TaskCompletionSource<AttemptResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var admitted = 0;
+        var racers = Enumerable.Range(0, 16).Select(_ => Task.Run(async () =>
+        {
+            try
+            {
+                await health.Pipeline.ExecuteAsync(async _ =>
+                {
+                    Interlocked.Increment(ref admitted);
+                    return await probeResult.Task;
+                });
+                return true;
+            }
+            catch (Polly.CircuitBreaker.BrokenCircuitException)
+            {
+                return false;
+            }
+        })).ToArray();
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        // The admitted one may reach its callback after the others were turned away (Polly runs the half-open event first).
+        while ((racers.Count(t => t.IsCompleted) < 15 || Volatile.Read(ref admitted) == 0) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+        Assert.Equal(15, racers.Count(t => t.IsCompleted));
+        Assert.All(racers.Where(t => t.IsCompleted), t => Assert.False(t.Result));
+        Assert.Equal(1, Volatile.Read(ref admitted));
+        Assert.Equal(BreakerState.HalfOpen, health.State);
+
+        probeResult.SetResult(Success);
+        Assert.Equal(1, (await Task.WhenAll(racers)).Count(served => served));
+        Assert.Equal(BreakerState.Closed, health.State);
+    }
+
+    [Fact]
+    public async Task Reload_DeploymentRemovedThenAddedBack_NewHealthHasItsOwnBreaker()
+    {
+        var d = RoutingTestConfiguration.OpenAi();
+        d.Breaker.MinimumThroughput = 2;
+        d.Breaker.ConsecutiveFailures = 1000;
+        var configuration = new RoutingTestConfiguration(_time, ("d", d), ("other", RoutingTestConfiguration.OpenAi(priority: 1)));
+        configuration.Options.Models["m"].Deployments.Remove("d");
+        Assert.Empty(configuration.Provider.Reload(configuration.Options));
+        Assert.False(configuration.Registry.TryGet("d", out _));
+        configuration.Options.Models["m"].Deployments["d"] = d;
+        Assert.Empty(configuration.Provider.Reload(configuration.Options));
+
+        var health = configuration.Health("d");
+        await health.Pipeline.ExecuteAsync(_ => ValueTask.FromResult(Failure()));
+        await health.Pipeline.ExecuteAsync(_ => ValueTask.FromResult(Failure()));
+
+        // What the selector and the 503's Retry-After read, and what the operator's recover acts on.
+        Assert.Equal(BreakerState.Open, health.State);
+        Assert.Equal(_time.GetUtcNow() + TimeSpan.FromSeconds(30), health.AvailableAt);
+        Assert.Equal(["other"], new BreakerAwareSelector(configuration.Registry).Select(configuration.Route).Candidates.Select(h => h.Deployment.Id));
+        await health.RecoverAsync();
+        Assert.Equal(BreakerState.Closed, health.State);
+        await health.Pipeline.ExecuteAsync(_ => ValueTask.FromResult(Success));
+    }
+
+    [Fact]
     public void Snapshot_ReportsStatistics()
     {
         var (registry, config) = Create();
@@ -212,12 +354,5 @@ public sealed class DeploymentHealthTests
 
         health.ResetStatistics();
         Assert.Equal(0, health.Snapshot().Successes);
-    }
-
-    private sealed class StaticOptionsMonitor(LlmProxyOptions value) : IOptionsMonitor<LlmProxyOptions>
-    {
-        public LlmProxyOptions CurrentValue => value;
-        public LlmProxyOptions Get(string? name) => value;
-        public IDisposable? OnChange(Action<LlmProxyOptions, string?> listener) => null;
     }
 }
