@@ -24,6 +24,7 @@ internal sealed partial class FailoverRateLimitStore : IRateLimitStore, IAsyncDi
     private bool _down;
     private long _retryAt;
     private int _probing;
+    private Task? _warmUp;
 
     public FailoverRateLimitStore(IRateLimitStore primary, IRateLimitStore fallback, RedisRateLimitOptions options, TimeProvider time,
         RateLimitMetrics? metrics, ILogger logger)
@@ -50,14 +51,32 @@ internal sealed partial class FailoverRateLimitStore : IRateLimitStore, IAsyncDi
         }
     }
 
-    /// <summary>Lets the shared store connect ahead of the first request.</summary>
+    /// <summary>Lets the shared store connect and make its first round trip ahead of the first request, in the background.</summary>
     public void WarmUp()
     {
         if (_primary is RedisRateLimitStore redis)
         {
-            redis.WarmUp();
+            _warmUp = Task.Run(async () =>
+            {
+                try
+                {
+                    await redis.WarmUpAsync();
+                    LogWarmedUp(_logger);
+                }
+                catch (Exception ex)
+                {
+                    // As after any failure: requests use the failure mode without waiting on Redis, until the retry.
+                    MarkDown(probe: false, "warm-up", ex);
+                }
+            });
         }
     }
+
+    /// <summary>True from <see cref="WarmUp"/> until the shared store's first round trip has succeeded or failed.</summary>
+    public bool IsWarmingUp => _warmUp is { IsCompleted: false };
+
+    /// <summary>Whether refusals (rather than a local fallback) follow when the shared store is down.</summary>
+    public bool FailsClosed => _failClosed;
 
     public async ValueTask<RateLimitDecision> AcquireAsync(RateLimitRequest request)
     {
@@ -228,6 +247,9 @@ internal sealed partial class FailoverRateLimitStore : IRateLimitStore, IAsyncDi
 
     [LoggerMessage(EventId = 5123, Level = LogLevel.Information, Message = "Rate limit store available again")]
     private static partial void LogRecovered(ILogger logger);
+
+    [LoggerMessage(EventId = 5125, Level = LogLevel.Information, Message = "Rate limit store reached Redis; ready")]
+    private static partial void LogWarmedUp(ILogger logger);
 
     [LoggerMessage(EventId = 5124, Level = LogLevel.Warning, Message = "Spend of {CostUsd} USD for tenant {Tenant} not recorded: the rate limit store is unavailable and the failure mode is 'closed'")]
     private static partial void LogSpendLost(ILogger logger, string tenant, decimal costUsd);
