@@ -31,7 +31,10 @@ public sealed class ResponseCacheOptions
     /// <summary>Per model (client-facing name): overrides of <see cref="Enabled"/>, <see cref="Ttl"/> and <see cref="MaxEntryBytes"/>.</summary>
     public Dictionary<string, ModelResponseCacheOptions> Models { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
-    /// <summary>Per tenant (name): overrides of <see cref="Enabled"/> and <see cref="Ttl"/>, and whether clients may steer the cache.</summary>
+    /// <summary>
+    /// Per tenant (name): overrides of <see cref="Enabled"/>, <see cref="Ttl"/> and <see cref="MaxEntryBytes"/>, and whether
+    /// clients may steer the cache.
+    /// </summary>
     public Dictionary<string, TenantResponseCacheOptions> Tenants { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 }
 
@@ -89,6 +92,12 @@ public sealed class TenantResponseCacheOptions
 
     /// <summary>Entry lifetime for this tenant's entries; unset uses the model's or global TTL.</summary>
     public TimeSpan? Ttl { get; set; }
+
+    /// <summary>
+    /// Largest stored response for this tenant. When the model sets a limit too, the smaller one applies, so a tenant
+    /// can keep its own entries small but cannot store more than a model allows. Unset uses the model's or global limit.
+    /// </summary>
+    public long? MaxEntryBytes { get; set; }
 
     /// <summary>
     /// Whether this tenant's clients may steer the cache with <c>Cache-Control: no-cache / no-store</c> and

@@ -73,6 +73,10 @@ internal sealed class ResponseCacheOptionsValidator : IValidateOptions<ResponseC
             {
                 errors.Add($"{prefix}:Tenants:{tenant}:Ttl must be positive.");
             }
+            if (tenantOptions.MaxEntryBytes is { } max && max <= 0)
+            {
+                errors.Add($"{prefix}:Tenants:{tenant}:MaxEntryBytes must be positive.");
+            }
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

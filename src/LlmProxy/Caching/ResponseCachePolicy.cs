@@ -19,7 +19,7 @@ internal readonly record struct ResponseCachePolicy(bool Enabled, TimeSpan Ttl, 
 /// <item>Enabled: an explicit <c>false</c> on the model or the tenant wins; otherwise an explicit <c>true</c> on either
 /// turns caching on; otherwise the global <c>Enabled</c> decides.</item>
 /// <item>TTL: the shorter of the model's and the tenant's TTL where set; the global TTL when neither is set.</item>
-/// <item>MaxEntryBytes: the model's limit, else the global one.</item>
+/// <item>MaxEntryBytes: likewise the smaller of the model's and the tenant's limit where set; the global limit when neither is set.</item>
 /// </list>
 /// </summary>
 internal sealed class ResponseCachePolicyProvider
@@ -77,7 +77,14 @@ internal sealed class ResponseCachePolicyProvider
                 (null, { } tt) => tt,
                 _ => _global.Ttl,
             };
-            return new ResponseCachePolicy(true, ttl, m?.MaxEntryBytes ?? _global.MaxEntryBytes, t?.AllowClientControls ?? true);
+            var maxEntryBytes = (m?.MaxEntryBytes, t?.MaxEntryBytes) switch
+            {
+                ({ } mb, { } tb) => Math.Min(mb, tb),
+                ({ } mb, null) => mb,
+                (null, { } tb) => tb,
+                _ => _global.MaxEntryBytes,
+            };
+            return new ResponseCachePolicy(true, ttl, maxEntryBytes, t?.AllowClientControls ?? true);
         }
     }
 }

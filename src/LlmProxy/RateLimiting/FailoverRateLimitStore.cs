@@ -7,7 +7,9 @@ namespace LlmProxy.RateLimiting;
 /// marks it down for <see cref="RedisRateLimitOptions.RetryInterval"/>: meanwhile no request waits on it, and then a
 /// single request probes it again. While it is down, requests either go to an in-process fallback whose limits are
 /// each replica's share (limit / <see cref="RedisRateLimitOptions.ReplicaCount"/>), or are refused with
-/// <see cref="RateLimitKind.StoreUnavailable"/>. Nothing here ever throws into the request.
+/// <see cref="RateLimitKind.StoreUnavailable"/>. Spend that could not be added to the shared store, in either mode, is
+/// summed in memory and added once the shared store answers again (lost only if this process ends first). Nothing here
+/// ever throws into the request.
 /// </summary>
 internal sealed partial class FailoverRateLimitStore : IRateLimitStore, IAsyncDisposable, IDisposable
 {
@@ -24,6 +26,9 @@ internal sealed partial class FailoverRateLimitStore : IRateLimitStore, IAsyncDi
     private bool _down;
     private long _retryAt;
     private int _probing;
+    private Task? _warmUp;
+    private readonly Dictionary<string, DeferredSpend> _deferred = new(StringComparer.Ordinal);
+    private Task? _replay;
 
     public FailoverRateLimitStore(IRateLimitStore primary, IRateLimitStore fallback, RedisRateLimitOptions options, TimeProvider time,
         RateLimitMetrics? metrics, ILogger logger)
@@ -50,14 +55,32 @@ internal sealed partial class FailoverRateLimitStore : IRateLimitStore, IAsyncDi
         }
     }
 
-    /// <summary>Lets the shared store connect ahead of the first request.</summary>
+    /// <summary>Lets the shared store connect and make its first round trip ahead of the first request, in the background.</summary>
     public void WarmUp()
     {
         if (_primary is RedisRateLimitStore redis)
         {
-            redis.WarmUp();
+            _warmUp = Task.Run(async () =>
+            {
+                try
+                {
+                    await redis.WarmUpAsync();
+                    LogWarmedUp(_logger);
+                }
+                catch (Exception ex)
+                {
+                    // As after any failure: requests use the failure mode without waiting on Redis, until the retry.
+                    MarkDown(probe: false, "warm-up", ex);
+                }
+            });
         }
     }
+
+    /// <summary>True from <see cref="WarmUp"/> until the shared store's first round trip has succeeded or failed.</summary>
+    public bool IsWarmingUp => _warmUp is { IsCompleted: false };
+
+    /// <summary>Whether refusals (rather than a local fallback) follow when the shared store is down.</summary>
+    public bool FailsClosed => _failClosed;
 
     public async ValueTask<RateLimitDecision> AcquireAsync(RateLimitRequest request)
     {
@@ -129,12 +152,103 @@ internal sealed partial class FailoverRateLimitStore : IRateLimitStore, IAsyncDi
                 MarkDown(probe, "record spend", ex);
             }
         }
+
+        // The money was spent whatever the failure mode: keep it for the shared totals, added when Redis is back.
+        Defer(tenant, scopes, costUsd, periods);
         if (_failClosed)
         {
-            LogSpendLost(_logger, tenant, costUsd);
+            LogSpendDeferred(_logger, tenant, costUsd);
             return [];
         }
         return await _fallback.RecordSpendAsync(tenant, scopes.Select(s => s.DividedBy(_replicas)).ToArray(), costUsd, periods);
+    }
+
+    /// <summary>Spend waiting to be added to the shared store, in USD (for tests and diagnostics).</summary>
+    internal decimal DeferredSpendUsd
+    {
+        get
+        {
+            lock (_deferred)
+            {
+                return _deferred.Values.Sum(d => d.CostUsd);
+            }
+        }
+    }
+
+    /// <summary>The replay of deferred spend in progress, if any (for tests).</summary>
+    internal Task SpendReplay => _replay ?? Task.CompletedTask;
+
+    /// <summary>
+    /// Adds spend the shared store could not take to the pending sum of its tenant, scopes and periods. One entry per
+    /// such combination, so an outage of any length holds a handful of sums, not a record per request.
+    /// </summary>
+    private void Defer(string tenant, IReadOnlyList<RateLimitScope> scopes, decimal costUsd, BudgetPeriods periods)
+    {
+        var key = string.Join('\n', [tenant, periods.Day.Id, periods.Month.Id, .. scopes.Select(s => s.Key)]);
+        lock (_deferred)
+        {
+            if (_deferred.TryGetValue(key, out var pending))
+            {
+                pending.CostUsd += costUsd;
+            }
+            else
+            {
+                _deferred[key] = new DeferredSpend(tenant, scopes, periods) { CostUsd = costUsd };
+            }
+        }
+    }
+
+    private void ReplayDeferredSpend()
+    {
+        lock (_deferred)
+        {
+            if (_deferred.Count == 0 || _replay is { IsCompleted: false })
+            {
+                return;
+            }
+            _replay = Task.Run(ReplayAsync);
+        }
+    }
+
+    private async Task ReplayAsync()
+    {
+        KeyValuePair<string, DeferredSpend>[] batch;
+        lock (_deferred)
+        {
+            batch = [.. _deferred];
+            _deferred.Clear();
+        }
+        var replayed = 0;
+        foreach (var (key, spend) in batch)
+        {
+            try
+            {
+                await _primary.RecordSpendAsync(spend.Tenant, spend.Scopes, spend.CostUsd, spend.Periods);
+                replayed++;
+            }
+            catch (Exception ex)
+            {
+                // Put back what is left (this entry included: a timeout may have hidden a success, and counting spend
+                // twice errs on the side of the budget), to be replayed at the next recovery.
+                lock (_deferred)
+                {
+                    foreach (var (restoreKey, restore) in batch.Skip(replayed))
+                    {
+                        if (_deferred.TryGetValue(restoreKey, out var newer))
+                        {
+                            newer.CostUsd += restore.CostUsd;
+                        }
+                        else
+                        {
+                            _deferred[restoreKey] = restore;
+                        }
+                    }
+                }
+                MarkDown(probe: false, "replay spend", ex);
+                return;
+            }
+        }
+        LogSpendReplayed(_logger, replayed);
     }
 
     private bool TryEnterPrimary(out bool probe)
@@ -172,6 +286,7 @@ internal sealed partial class FailoverRateLimitStore : IRateLimitStore, IAsyncDi
         {
             LogRecovered(_logger);
         }
+        ReplayDeferredSpend();
     }
 
     private void MarkDown(bool probe, string operation, Exception exception)
@@ -229,6 +344,20 @@ internal sealed partial class FailoverRateLimitStore : IRateLimitStore, IAsyncDi
     [LoggerMessage(EventId = 5123, Level = LogLevel.Information, Message = "Rate limit store available again")]
     private static partial void LogRecovered(ILogger logger);
 
-    [LoggerMessage(EventId = 5124, Level = LogLevel.Warning, Message = "Spend of {CostUsd} USD for tenant {Tenant} not recorded: the rate limit store is unavailable and the failure mode is 'closed'")]
-    private static partial void LogSpendLost(ILogger logger, string tenant, decimal costUsd);
+    [LoggerMessage(EventId = 5125, Level = LogLevel.Information, Message = "Rate limit store reached Redis; ready")]
+    private static partial void LogWarmedUp(ILogger logger);
+
+    [LoggerMessage(EventId = 5124, Level = LogLevel.Warning, Message = "Spend of {CostUsd} USD for tenant {Tenant} kept in memory until the rate limit store is available again")]
+    private static partial void LogSpendDeferred(ILogger logger, string tenant, decimal costUsd);
+
+    [LoggerMessage(EventId = 5126, Level = LogLevel.Information, Message = "Added the spend of {Count} tenant scope(s) recorded during the outage to the rate limit store")]
+    private static partial void LogSpendReplayed(ILogger logger, int count);
+
+    private sealed class DeferredSpend(string tenant, IReadOnlyList<RateLimitScope> scopes, BudgetPeriods periods)
+    {
+        public string Tenant { get; } = tenant;
+        public IReadOnlyList<RateLimitScope> Scopes { get; } = scopes;
+        public BudgetPeriods Periods { get; } = periods;
+        public decimal CostUsd { get; set; }
+    }
 }

@@ -1,3 +1,4 @@
+using LlmProxy.Health;
 using LlmProxy.Hosting;
 using LlmProxy.Pipeline;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -45,6 +46,11 @@ public static class RateLimitingServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IChatRequestCompletionListener, BudgetSpendRecorder>());
 
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IChatMiddleware, RateLimitingChatMiddleware>());
+        if (!services.Any(d => d.ServiceType == typeof(RateLimitStoreHealthCheck)))
+        {
+            services.TryAddSingleton<RateLimitStoreHealthCheck>();
+            services.AddHealthChecks().AddCheck<RateLimitStoreHealthCheck>("rate_limits", tags: [HealthEndpoints.ReadinessTag]);
+        }
         return services;
     }
 

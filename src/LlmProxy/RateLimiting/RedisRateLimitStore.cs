@@ -198,14 +198,14 @@ internal sealed partial class RedisRateLimitStore : IRateLimitStore, IAsyncDispo
         }
     }
 
-    private async Task<RedisResult> EvaluateAsync(string script, RedisKey[] keys, RedisValue[] args)
+    private async Task<RedisResult> EvaluateAsync(string script, RedisKey[] keys, RedisValue[] args, TimeSpan? timeout = null)
     {
         var connection = await ConnectAsync();
         var evaluation = connection.GetDatabase().ScriptEvaluateAsync(script, keys, args);
         try
         {
             // StackExchange.Redis 1.x has no timeout of its own on async commands.
-            return await evaluation.WaitAsync(_options.OperationTimeout, _time);
+            return await evaluation.WaitAsync(timeout ?? _options.OperationTimeout, _time);
         }
         catch (TimeoutException)
         {
@@ -215,16 +215,20 @@ internal sealed partial class RedisRateLimitStore : IRateLimitStore, IAsyncDispo
         }
     }
 
-    /// <summary>Starts connecting without waiting, so that the first request finds the connection made.</summary>
-    public void WarmUp()
+    /// <summary>
+    /// Connects and runs the request scripts once, on no keys, so that the first requests find the connection made and
+    /// the scripts' first round trip (Redis compiling them, and this process running that code path for the first time)
+    /// already paid. On a freshly started replica of a busy machine that first round trip can take longer than
+    /// <see cref="RedisRateLimitOptions.OperationTimeout"/>, which would send the first requests to the failure mode;
+    /// here it may take up to <see cref="RedisRateLimitOptions.ConnectTimeout"/>. Throws when Redis does not answer.
+    /// </summary>
+    public async Task WarmUpAsync()
     {
-        Task<ConnectionMultiplexer> connecting;
-        lock (_connectGate)
-        {
-            connecting = _connection ??= StartConnecting();
-        }
-        _ = connecting.ContinueWith(static t => _ = t.Exception, CancellationToken.None,
-            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        await ConnectAsync();
+        RedisValue[] acquire = [Now(), WindowMs, _leaseMs, "warm-up", 0, 0, 1, 1, 0];
+        await EvaluateAsync(RedisScripts.Acquire, [], acquire, _options.ConnectTimeout);
+        RedisValue[] complete = [Now(), WindowMs, "warm-up", -1, 0];
+        await EvaluateAsync(RedisScripts.Complete, [], complete, _options.ConnectTimeout);
     }
 
     private async Task<ConnectionMultiplexer> ConnectAsync()

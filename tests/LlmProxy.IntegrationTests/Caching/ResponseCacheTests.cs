@@ -346,6 +346,36 @@ public sealed class ResponseCacheTests
     }
 
     [Fact]
+    public async Task ResponseOverTenantMaxEntryBytes_NotCachedForThatTenantOnly()
+    {
+        // The model allows large entries; acme's own limit is smaller, and the smaller one applies.
+        await using var env = await CacheTestGateway.StartAsync(s => s
+            .Set("LlmProxy:Cache:Models:gpt-test:MaxEntryBytes", "100000")
+            .Set("LlmProxy:Cache:Tenants:acme:MaxEntryBytes", "600"));
+        var longPrompt = string.Join(' ', Enumerable.Repeat("word", 100));
+
+        var acmeLong = new List<Reply>();
+        for (var i = 0; i < 3; i++)
+        {
+            acmeLong.Add(await env.SendAsync("acme", CacheTestGateway.Body(longPrompt)));
+        }
+        var globexLong = await env.SendAsync("globex", CacheTestGateway.Body(longPrompt));
+        var globexLongAgain = await env.SendAsync("globex", CacheTestGateway.Body(longPrompt));
+        var acmeShort = await env.SendAsync("acme", CacheTestGateway.Body("Hi"));
+        var acmeShortAgain = await env.SendAsync("acme", CacheTestGateway.Body("Hi"));
+
+        Assert.All(acmeLong, r => Assert.Equal(200, r.Status));
+        Assert.True(Encoding.UTF8.GetByteCount(acmeLong[0].Body) > 600, "the long answer must exceed acme's limit");
+        Assert.True(Encoding.UTF8.GetByteCount(acmeShort.Body) < 600, "the short answer must fit acme's limit");
+        Assert.All(acmeLong, r => Assert.Equal("MISS", r.Cache));
+        Assert.Equal("MISS", globexLong.Cache);
+        Assert.Equal("HIT", globexLongAgain.Cache);
+        Assert.Equal("MISS", acmeShort.Cache);
+        Assert.Equal("HIT", acmeShortAgain.Cache);
+        Assert.Equal(5, env.UpstreamCalls);
+    }
+
+    [Fact]
     public async Task FiftyConcurrentIdenticalRequests_OneUpstreamCall()
     {
         await using var env = await CacheTestGateway.StartAsync(simulatorOptions: new SimulatorOptions { Latency = TimeSpan.FromMilliseconds(500) });

@@ -114,6 +114,61 @@ public sealed class RateLimitHeadersTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task CacheHit_CarriesTheHeadersAndIsReconciledToZeroTokens()
+    {
+        var completions = new CompletionSignal();
+        await using var gateway = await StartAsync(s => s.Set("LlmProxy:Cache:Enabled", "true"), completions);
+        using var http = gateway.CreateClient(AcmeKey);
+
+        using var miss = await SendAsync(http);
+        await completions.NextAsync();
+        using var hit = await SendAsync(http);
+        await completions.NextAsync();
+        using var refused = await SendAsync(http);
+
+        Assert.Equal("MISS", miss.Header("x-llmproxy-cache"));
+        Assert.Equal(HttpStatusCode.OK, hit.StatusCode);
+        Assert.Equal("HIT", hit.Header("x-llmproxy-cache"));
+        // The hit counts as the key's second request of two, and reserves its 60 tokens like any request.
+        Assert.Equal("2", hit.Header("x-ratelimit-limit-requests"));
+        Assert.Equal("0", hit.Header("x-ratelimit-remaining-requests"));
+        Assert.Equal("1m0s", hit.Header("x-ratelimit-reset-requests"));
+        Assert.Equal("1000", hit.Header("x-ratelimit-limit-tokens"));
+        Assert.Equal($"{1000 - HelloUsage - HelloReservation}", hit.Header("x-ratelimit-remaining-tokens"));
+        Assert.Equal("1m0s", hit.Header("x-ratelimit-reset-tokens"));
+        // Once over, the hit's reservation is given back in full: only the miss's 10 tokens remain in the window.
+        Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+        Assert.Equal($"{1000 - HelloUsage}", refused.Header("x-ratelimit-remaining-tokens"));
+    }
+
+    [Fact]
+    public async Task UpstreamError_CarriesTheHeaders()
+    {
+        var completions = new CompletionSignal();
+        await using var failing = await SimulatorServer.StartAsync(new SimulatorOptions());
+        failing.Faults.Set(SimulatorFault.Status(500));
+        await using var gateway = await StartAsync(s => s.OpenAi(Model, "sim", failing.BaseAddress), completions);
+        using var http = gateway.CreateClient(AcmeKey);
+
+        using var first = await SendAsync(http);
+        await completions.NextAsync();
+        using var second = await SendAsync(http);
+
+        Assert.Equal(HttpStatusCode.BadGateway, first.StatusCode);
+        Assert.Equal("upstream_error", (await first.ErrorAsync()).GetProperty("code").GetString());
+        Assert.Equal("2", first.Header("x-ratelimit-limit-requests"));
+        Assert.Equal("1", first.Header("x-ratelimit-remaining-requests"));
+        Assert.Equal("1m0s", first.Header("x-ratelimit-reset-requests"));
+        Assert.Equal("1000", first.Header("x-ratelimit-limit-tokens"));
+        Assert.Equal($"{1000 - HelloReservation}", first.Header("x-ratelimit-remaining-tokens"));
+        Assert.Equal("1m0s", first.Header("x-ratelimit-reset-tokens"));
+        // A failed request still counts as a request; with no usage reported its reservation stands.
+        Assert.Equal(HttpStatusCode.BadGateway, second.StatusCode);
+        Assert.Equal("0", second.Header("x-ratelimit-remaining-requests"));
+        Assert.Equal($"{1000 - 2 * HelloReservation}", second.Header("x-ratelimit-remaining-tokens"));
+    }
+
+    [Fact]
     public async Task OpenAiSdk_SeesTheHeadersAndA429()
     {
         await using var gateway = await StartAsync();

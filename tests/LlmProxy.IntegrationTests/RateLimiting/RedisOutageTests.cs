@@ -146,4 +146,55 @@ public sealed class RedisOutageTests : IAsyncLifetime
         Assert.Equal("10", limit);
         Assert.Contains(gateway.Logs.Lines, l => l.Contains("Rate limit store available again", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task Readiness_NotReadyUntilTheFirstRedisRoundTrip()
+    {
+        // A frozen Redis accepts the connection but answers nothing: the replica cannot check limits yet.
+        _redis.Pause();
+        GatewayHost gateway;
+        try
+        {
+            gateway = await GatewayHost.StartAsync(Settings(_simulator)
+                .RedisStore($"{_redis.Configuration},connectTimeout=30000", RedisTestServer.NewKeyPrefix())
+                .Limit("Redis:ConnectTimeout", "00:00:30")
+                .Limit("Tenants:acme:RequestsPerMinute", 10), services => services.AddLlmProxyRateLimiting());
+        }
+        catch
+        {
+            _redis.Resume();
+            throw;
+        }
+        await using var _ = gateway;
+        using var http = gateway.CreateClient();
+
+        using (var warming = await http.GetAsync("readyz"))
+        {
+            _redis.Resume();
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, warming.StatusCode);
+            var connecting = RateLimitCheck(await warming.Content.ReadAsStringAsync());
+            Assert.Equal("unhealthy", connecting.GetProperty("status").GetString());
+            Assert.Equal("rate limit store: connecting to Redis", connecting.GetProperty("description").GetString());
+        }
+
+        // Once Redis answers, the warm-up round trip completes and the replica is ready, with nothing degraded.
+        string body = "";
+        for (var attempt = 0; attempt < 300; attempt++)
+        {
+            using var ready = await http.GetAsync("readyz");
+            body = await ready.Content.ReadAsStringAsync();
+            if (ready.StatusCode == HttpStatusCode.OK)
+            {
+                break;
+            }
+            await Task.Delay(100); // waiting for the client's handshake, not timing logic under test
+        }
+        var check = RateLimitCheck(body);
+        Assert.Equal("healthy", check.GetProperty("status").GetString());
+        Assert.Equal("rate limit store: Redis", check.GetProperty("description").GetString());
+        Assert.Equal(0, WarningsAboutTheStore(gateway));
+    }
+
+    private static System.Text.Json.JsonElement RateLimitCheck(string readyz) =>
+        System.Text.Json.JsonDocument.Parse(readyz).RootElement.GetProperty("checks").GetProperty("rate_limits").Clone();
 }

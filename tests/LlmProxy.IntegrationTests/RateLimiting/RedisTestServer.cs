@@ -98,8 +98,27 @@ internal sealed class RedisTestServer : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Freezes the server (SIGSTOP): the kernel still accepts connections, but nothing answers, as with a Redis stuck
+    /// in a long command or a black-holed network. <see cref="Resume"/> lets it carry on.
+    /// </summary>
+    public void Pause() => Signal("STOP");
+
+    public void Resume() => Signal("CONT");
+
+    private void Signal(string signal)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))!;
+        kill.WaitForExit();
+        Assert.Equal(0, kill.ExitCode);
+    }
+
     public ValueTask DisposeAsync()
     {
+        if (!_process.HasExited)
+        {
+            Resume(); // a stopped process does not die of SIGKILL any later than a running one, but resume it anyway so nothing lingers stopped
+        }
         Kill();
         _process.Dispose();
         return ValueTask.CompletedTask;

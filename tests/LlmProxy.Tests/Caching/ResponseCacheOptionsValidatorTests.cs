@@ -15,7 +15,7 @@ public sealed class ResponseCacheOptionsValidatorTests
     {
         var options = new ResponseCacheOptions { Ttl = TimeSpan.Zero, MaxEntryBytes = 0, Store = "redis" };
         options.Models["m"] = new ModelResponseCacheOptions { Ttl = TimeSpan.FromSeconds(-1) };
-        options.Tenants["t"] = new TenantResponseCacheOptions { Ttl = TimeSpan.Zero };
+        options.Tenants["t"] = new TenantResponseCacheOptions { Ttl = TimeSpan.Zero, MaxEntryBytes = -1 };
 
         var result = new ResponseCacheOptionsValidator().Validate(null, options);
 
@@ -25,6 +25,7 @@ public sealed class ResponseCacheOptionsValidatorTests
         Assert.Contains(result.Failures!, f => f.Contains("Redis:Configuration is required", StringComparison.Ordinal));
         Assert.Contains(result.Failures!, f => f.Contains("Models:m:Ttl", StringComparison.Ordinal));
         Assert.Contains(result.Failures!, f => f.Contains("Tenants:t:Ttl", StringComparison.Ordinal));
+        Assert.Contains(result.Failures!, f => f.Contains("Tenants:t:MaxEntryBytes", StringComparison.Ordinal));
     }
 
     [Fact]

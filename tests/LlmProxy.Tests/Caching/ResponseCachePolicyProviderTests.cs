@@ -60,4 +60,22 @@ public sealed class ResponseCachePolicyProviderTests
         Assert.False(provider.Resolve("brief", "m").AllowClientControls);
         Assert.True(provider.Resolve("t", "m").AllowClientControls);
     }
+
+    [Fact]
+    public void Resolve_TenantMaxEntryBytes_SmallerOfModelAndTenantElseGlobal()
+    {
+        var options = new ResponseCacheOptions { Enabled = true, MaxEntryBytes = 1000 };
+        options.Models["big"] = new ModelResponseCacheOptions { MaxEntryBytes = 5000 };
+        options.Models["small"] = new ModelResponseCacheOptions { MaxEntryBytes = 100 };
+        options.Tenants["frugal"] = new TenantResponseCacheOptions { MaxEntryBytes = 300 };
+        options.Tenants["roomy"] = new TenantResponseCacheOptions { MaxEntryBytes = 2000 };
+        var provider = new ResponseCachePolicyProvider(options);
+
+        Assert.Equal(1000, provider.Resolve("t", "m").MaxEntryBytes);
+        Assert.Equal(300, provider.Resolve("frugal", "m").MaxEntryBytes);
+        Assert.Equal(300, provider.Resolve("FRUGAL", "big").MaxEntryBytes);
+        Assert.Equal(100, provider.Resolve("frugal", "small").MaxEntryBytes);
+        Assert.Equal(2000, provider.Resolve("roomy", "m").MaxEntryBytes);
+        Assert.Equal(2000, provider.Resolve("roomy", "big").MaxEntryBytes);
+    }
 }

@@ -136,7 +136,7 @@ public sealed class FailoverRateLimitStoreTests
     }
 
     [Fact]
-    public async Task RecordSpend_PrimaryDown_LocalModeRecordsTheShare_ClosedModeDropsIt()
+    public async Task RecordSpend_PrimaryDown_LocalModeRecordsTheShare_ClosedModeOnlyDefersIt()
     {
         _primary.Failing = true;
         var scope = Tenant(daily: 1m);
@@ -149,9 +149,62 @@ public sealed class FailoverRateLimitStoreTests
         Assert.Empty(closed);
     }
 
+    [Theory]
+    [InlineData(RateLimitFailureModes.Local)]
+    [InlineData(RateLimitFailureModes.Closed)]
+    public async Task RecordSpend_DuringAnOutage_IsAddedToThePrimaryWhenItIsBack(string mode)
+    {
+        var store = Create(mode);
+        var scope = Tenant(daily: 10m, monthly: 100m);
+        var periods = BudgetPeriods.At(_time.GetUtcNow());
+        await store.RecordSpendAsync(TenantName, [scope], 1m, periods);
+        _primary.Failing = true;
+
+        await store.RecordSpendAsync(TenantName, [scope], 0.25m, periods); // fails, marks the primary down
+        await store.RecordSpendAsync(TenantName, [scope], 0.5m, periods);  // not even tried: within the retry interval
+        Assert.Equal(0.75m, store.DeferredSpendUsd);
+
+        _primary.Failing = false;
+        _time.Advance(TimeSpan.FromSeconds(5));
+        var admitted = await store.AcquireAsync(Request(_time, 0, scope)); // the probe that finds it back
+        await store.SpendReplay;
+
+        Assert.True(admitted.Admitted);
+        Assert.Equal(0m, store.DeferredSpendUsd);
+        var totals = await _primary.RecordSpendAsync(TenantName, [scope], 0m, periods);
+        Assert.Equal(new BudgetSpend(1.75m, 1.75m), totals.Single());
+    }
+
+    [Fact]
+    public async Task RecordSpend_ReplayFails_KeepsTheSpendForTheNextRecovery()
+    {
+        var store = Create();
+        var scope = Tenant(daily: 10m);
+        var periods = BudgetPeriods.At(_time.GetUtcNow());
+        _primary.Failing = true;
+        await store.RecordSpendAsync(TenantName, [scope], 0.25m, periods);
+        _primary.Failing = false;
+        _primary.FailSpendOnly = true;
+        _time.Advance(TimeSpan.FromSeconds(5));
+
+        await store.AcquireAsync(Request(_time, 0, scope)); // back for checks, but the replay fails
+        await store.SpendReplay;
+        Assert.Equal(0.25m, store.DeferredSpendUsd);
+        Assert.True(store.IsDegraded);
+
+        _primary.FailSpendOnly = false;
+        _time.Advance(TimeSpan.FromSeconds(5));
+        await store.AcquireAsync(Request(_time, 0, scope));
+        await store.SpendReplay;
+
+        Assert.Equal(0m, store.DeferredSpendUsd);
+        Assert.Equal(0.25m, (await _primary.RecordSpendAsync(TenantName, [scope], 0m, periods)).Single().DailyUsd);
+    }
+
     private sealed class FlakyStore(IRateLimitStore inner) : IRateLimitStore
     {
         public bool Failing { get; set; }
+        public bool FailSpendOnly { get; set; }
         public int Calls { get; private set; }
 
         public ValueTask<RateLimitDecision> AcquireAsync(RateLimitRequest request)
@@ -169,7 +222,9 @@ public sealed class FailoverRateLimitStoreTests
         public ValueTask<IReadOnlyList<BudgetSpend>> RecordSpendAsync(string tenant, IReadOnlyList<RateLimitScope> scopes, decimal costUsd, BudgetPeriods periods)
         {
             Calls++;
-            return Failing ? ValueTask.FromException<IReadOnlyList<BudgetSpend>>(new TimeoutException("down")) : inner.RecordSpendAsync(tenant, scopes, costUsd, periods);
+            return Failing || FailSpendOnly
+                ? ValueTask.FromException<IReadOnlyList<BudgetSpend>>(new TimeoutException("down"))
+                : inner.RecordSpendAsync(tenant, scopes, costUsd, periods);
         }
     }
 }
