@@ -79,14 +79,14 @@ internal sealed class AttemptTransformer : HttpTransformer
         if (status is < 200 or >= 300)
         {
             var errorBody = await TryReadAsync(proxyResponse.Content, MaxErrorBodyBytes, cancellationToken);
-            Failure = _translator.TranslateError(proxyResponse, errorBody.Span);
+            Failure = Redact(_translator.TranslateError(proxyResponse, errorBody.Span));
             return false;
         }
 
         if (_chat.Request.Stream)
         {
             var upstream = await proxyResponse.Content.ReadAsStreamAsync(cancellationToken);
-            var sink = new ClientStreamSink(_chat);
+            var sink = new ClientStreamSink(_chat, _deployment.Authenticator);
             _stream = new TranslatingStream(upstream, _translator.CreateStreamTranslator(), sink, _deployment.Id, httpContext.RequestAborted);
             proxyResponse.Content = new TranslatingContent(_stream, proxyResponse.Content);
             var response = httpContext.Response;
@@ -147,9 +147,30 @@ internal sealed class AttemptTransformer : HttpTransformer
         headers[GatewayHeaders.Attempts] = _chat.Attempts.ToString(System.Globalization.CultureInfo.InvariantCulture);
         if (proxyResponse.Headers.TryGetValues("x-request-id", out var upstreamIds) || proxyResponse.Headers.TryGetValues("x-amzn-requestid", out upstreamIds))
         {
-            headers[GatewayHeaders.UpstreamRequestId] = upstreamIds.FirstOrDefault();
+            headers[GatewayHeaders.UpstreamRequestId] = upstreamIds.FirstOrDefault() is { } id ? _deployment.Authenticator.Redact(id) : null;
         }
     }
+
+    /// <summary>
+    /// Upstream text that can reach the client or a log (a passed-through error message, the upstream's request id) with the
+    /// deployment's own secret masked: some upstreams repeat the key they were sent.
+    /// </summary>
+    private UpstreamFailure Redact(UpstreamFailure failure)
+    {
+        var authenticator = _deployment.Authenticator;
+        return failure with
+        {
+            Error = RedactError(authenticator, failure.Error),
+            UpstreamRequestId = failure.UpstreamRequestId is { } id ? authenticator.Redact(id) : null,
+        };
+    }
+
+    internal static OpenAiError RedactError(IUpstreamAuthenticator authenticator, OpenAiError error) => error with
+    {
+        Message = authenticator.Redact(error.Message),
+        Param = error.Param is { } param ? authenticator.Redact(param) : null,
+        Code = error.Code is { } code ? authenticator.Redact(code) : null,
+    };
 
     private static async Task<ReadOnlyMemory<byte>> ReadAsync(HttpContent content, int limit, CancellationToken cancellationToken)
     {
