@@ -165,6 +165,22 @@ public sealed class SdkErrorTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task UpstreamRefusesConnections_Sdk_Throws502UpstreamUnreachable_ThenRecoversAtTheSameAddress()
+    {
+        var client = Client();
+        await client.CompleteChatAsync([new UserChatMessage("warm the connection pool")]);
+        _simulator.Faults.Set(SimulatorFault.Refuse());
+
+        var exception = await CompleteAsync(client);
+        _simulator.Faults.Clear();
+        ChatCompletion recovered = await client.CompleteChatAsync([new UserChatMessage("hi")]);
+
+        var error = ErrorOf(exception, 502, "upstream_unreachable");
+        Assert.Contains("sim-primary", error.GetProperty("message").GetString());
+        Assert.Equal("Simulated reply to: hi", recovered.Content[0].Text);
+    }
+
+    [Fact]
     public async Task UpstreamUnreachable_Sdk_Throws502UpstreamUnreachable()
     {
         await using var gateway = await GatewayHost.StartAsync(new GatewaySettings()
