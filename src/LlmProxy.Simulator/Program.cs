@@ -23,6 +23,6 @@ var app = SimulatorApp.Build(commandLine.Options, commandLine.Urls, logging => l
     .AddSimpleConsole(console => console.SingleLine = true)
     .SetMinimumLevel(LogLevel.Information)
     .AddFilter("Microsoft.AspNetCore", LogLevel.Warning)
-    .AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information));
+    .AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information), commandLine.ControlUrls);
 await app.RunAsync();
 return 0;

@@ -6,11 +6,15 @@ using LlmProxy.Simulator.Models;
 using LlmProxy.Simulator.OpenAi;
 using LlmProxy.Simulator.Recording;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace LlmProxy.Simulator;
 
@@ -28,15 +32,22 @@ public static class SimulatorApp
     /// no appsettings.json, no environment variables, no Kestrel configuration section, so that hosting it inside
     /// another app never picks up that app's settings (its Kestrel endpoints above all). Logging has no provider
     /// unless <paramref name="configureLogging"/> adds one. Its <see cref="SimulatorFaults"/> and
-    /// <see cref="SimulatorRecorder"/> are in <c>app.Services</c>.
+    /// <see cref="SimulatorRecorder"/> are in <c>app.Services</c>. <paramref name="controlUrls"/> (each with an explicit port)
+    /// are more listeners, which a <see cref="SimulatorFaultKind.Refuse"/> fault leaves open so that it can be cleared over HTTP.
     /// </summary>
-    public static WebApplication Build(SimulatorOptions options, string[] urls, Action<ILoggingBuilder>? configureLogging = null)
+    public static WebApplication Build(SimulatorOptions options, string[] urls, Action<ILoggingBuilder>? configureLogging = null, string[]? controlUrls = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(urls);
         if (urls.Length == 0)
         {
             throw new ArgumentException("The simulator needs at least one URL to listen on.", nameof(urls));
+        }
+        controlUrls ??= [];
+        var controlPorts = controlUrls.Select(url => BindingAddress.Parse(url).Port).ToHashSet();
+        if (controlPorts.Any(port => port <= 0))
+        {
+            throw new ArgumentException("Control URLs need an explicit port.", nameof(controlUrls));
         }
 
         var settings = options.Snapshot();
@@ -46,7 +57,12 @@ public static class SimulatorApp
             ContentRootPath = AppContext.BaseDirectory,
         });
         builder.WebHost.UseKestrelCore();
-        builder.WebHost.UseUrls(urls);
+        builder.WebHost.UseUrls([.. urls, .. controlUrls]);
+        // Kestrel's socket transport, with the switch the refuse fault needs.
+        builder.Services.RemoveAll<IConnectionListenerFactory>();
+        builder.Services.AddSingleton<IConnectionListenerFactory>(services => new RefusingListenerFactory(
+            new SocketTransportFactory(services.GetRequiredService<IOptions<SocketTransportOptions>>(), services.GetRequiredService<ILoggerFactory>()),
+            services.GetRequiredService<SimulatorFaults>(), controlPorts));
         builder.Services.AddRoutingCore();
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = s_shutdownTimeout);
         builder.Services.AddSingleton(settings);
@@ -84,7 +100,7 @@ public static class SimulatorApp
             context.RequestServices.GetRequiredService<ChatCompletionsEndpoint>().HandleAsync(context));
         app.MapModels(settings.Models.ToArray());
         app.MapBedrock();
-        app.MapFaultsControl(app.Services.GetRequiredService<SimulatorFaults>());
+        app.MapFaultsControl(app.Services.GetRequiredService<SimulatorFaults>(), controlPorts);
         app.MapRequestsControl(app.Services.GetRequiredService<SimulatorRecorder>());
         return app;
     }

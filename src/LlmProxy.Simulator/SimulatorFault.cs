@@ -20,6 +20,12 @@ public enum SimulatorFaultKind
     /// an OpenAI error event (<c>data: {"error":{...}}</c>) without <c>[DONE]</c>, or a Bedrock exception event.
     /// </summary>
     MidStreamError,
+
+    /// <summary>
+    /// Stop listening until the fault is cleared: connecting is refused (TCP RST to the SYN), as from a stopped server, and
+    /// open connections are dropped. Listeners on control URLs stay open. Not counted: it lasts until cleared.
+    /// </summary>
+    Refuse,
 }
 
 /// <summary>
@@ -68,6 +74,9 @@ public sealed record SimulatorFault
 
     /// <summary>Abort the connection before answering.</summary>
     public static SimulatorFault Reset() => new(SimulatorFaultKind.Reset, 0, null, 0);
+
+    /// <summary>Refuse connections until the fault is cleared.</summary>
+    public static SimulatorFault Refuse() => new(SimulatorFaultKind.Refuse, 0, null, 0);
 
     /// <summary>Never answer.</summary>
     public static SimulatorFault Hang() => new(SimulatorFaultKind.Hang, 0, null, 0);

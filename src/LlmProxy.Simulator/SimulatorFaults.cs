@@ -34,10 +34,14 @@ public sealed class SimulatorFaults
         }
     }
 
+    /// <summary>Raised after every <see cref="Set"/> and <see cref="Clear"/>; the listeners follow a <see cref="SimulatorFaultKind.Refuse"/> fault this way.</summary>
+    internal event Action? Changed;
+
     /// <summary>
     /// Arms <paramref name="fault"/> for the next <paramref name="count"/> chat-completion requests it applies to
     /// (null: until <see cref="Clear"/>). Replaces any fault armed before. Mid-stream faults apply only to
-    /// streamed requests, so non-streamed ones neither see them nor use up the count.
+    /// streamed requests, so non-streamed ones neither see them nor use up the count. A <see cref="SimulatorFaultKind.Refuse"/>
+    /// fault takes no count (refused connections never become requests) and is in force when this returns.
     /// </summary>
     public void Set(SimulatorFault fault, int? count = null)
     {
@@ -45,6 +49,10 @@ public sealed class SimulatorFaults
         if (count is { } n)
         {
             ArgumentOutOfRangeException.ThrowIfLessThan(n, 1, nameof(count));
+            if (fault.Kind == SimulatorFaultKind.Refuse)
+            {
+                throw new ArgumentException("A refuse fault lasts until cleared; it takes no count.", nameof(count));
+            }
         }
 
         lock (_gate)
@@ -52,9 +60,10 @@ public sealed class SimulatorFaults
             _fault = fault;
             _remaining = count;
         }
+        Changed?.Invoke();
     }
 
-    /// <summary>Disarms the current fault, if any.</summary>
+    /// <summary>Disarms the current fault, if any; after a <see cref="SimulatorFaultKind.Refuse"/> fault the simulator listens again when this returns.</summary>
     public void Clear()
     {
         lock (_gate)
@@ -62,6 +71,7 @@ public sealed class SimulatorFaults
             _fault = null;
             _remaining = null;
         }
+        Changed?.Invoke();
     }
 
     /// <summary>
@@ -72,7 +82,8 @@ public sealed class SimulatorFaults
     {
         lock (_gate)
         {
-            if (_fault is null || (_fault.IsMidStream && !streaming))
+            // A refuse fault acts on the listener, not on requests (a request can only arrive once it is cleared).
+            if (_fault is null || (_fault.IsMidStream && !streaming) || _fault.Kind == SimulatorFaultKind.Refuse)
             {
                 return null;
             }

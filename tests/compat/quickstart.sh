@@ -26,14 +26,25 @@ done
 
 LOG="$(mktemp)"
 echo "\$ $RUN_COMMAND"
-bash -c "$RUN_COMMAND" > "$LOG" 2>&1 &
-GATEWAY_PID=$!
-stop_gateway() { kill "$GATEWAY_PID" 2>/dev/null; pkill -f "src/LlmProxy/bin" 2>/dev/null || true; wait "$GATEWAY_PID" 2>/dev/null || true; }
+# The run command gets a process group of its own (setsid: this script has no job control, so the background job is
+# not a group leader and setsid does not fork; $! is the group's id). Stopping that group stops `dotnet run` and the
+# gateway it started, and nothing else: other gateways on the machine are left alone.
+setsid bash -c "$RUN_COMMAND" > "$LOG" 2>&1 &
+GATEWAY_PGID=$!
+stop_gateway() {
+  kill -TERM -- "-$GATEWAY_PGID" 2>/dev/null || return 0
+  for _ in $(seq 1 50); do
+    kill -0 -- "-$GATEWAY_PGID" 2>/dev/null || break
+    sleep 0.2
+  done
+  kill -KILL -- "-$GATEWAY_PGID" 2>/dev/null || true
+  wait "$GATEWAY_PGID" 2>/dev/null || true
+}
 trap stop_gateway EXIT
 
 for _ in $(seq 1 600); do
   curl -fsS http://127.0.0.1:8080/healthz >/dev/null 2>&1 && break
-  kill -0 "$GATEWAY_PID" 2>/dev/null || { cat "$LOG"; echo "gateway exited"; exit 1; }
+  kill -0 "$GATEWAY_PGID" 2>/dev/null || { cat "$LOG"; echo "gateway exited"; exit 1; }
   sleep 0.2
 done
 curl -fsS http://127.0.0.1:8080/readyz

@@ -15,7 +15,7 @@ namespace LlmProxy.Simulator.Faults;
 /// </summary>
 internal static class FaultControlEndpoints
 {
-    public static void MapFaultsControl(this IEndpointRouteBuilder endpoints, SimulatorFaults faults)
+    public static void MapFaultsControl(this IEndpointRouteBuilder endpoints, SimulatorFaults faults, IReadOnlySet<int> controlPorts)
     {
         endpoints.MapGet(ControlPaths.Faults, context => WriteStateAsync(context, faults));
 
@@ -26,6 +26,13 @@ internal static class FaultControlEndpoints
             if (!FaultDocument.TryParse(body.ToArray(), out var fault, out var count, out var error))
             {
                 await error.WriteResponseAsync(context.Response);
+                return;
+            }
+
+            if (fault.Kind == SimulatorFaultKind.Refuse && !controlPorts.Contains(context.Connection.LocalPort))
+            {
+                // Armed through a listener it closes, it could never be cleared over HTTP again.
+                await FaultDocument.Invalid("kind", "Arm 'refuse' through a control URL (--control-urls), which it leaves open.").WriteResponseAsync(context.Response);
                 return;
             }
 
@@ -89,7 +96,7 @@ internal sealed record FaultDocument(string Kind, int? StatusCode = null, int? R
                 || !Enum.TryParse<SimulatorFaultKind>(kindElement.GetString(), ignoreCase: true, out var kind)
                 || !Enum.IsDefined(kind))
             {
-                error = Invalid("kind", "'kind' must be one of: status, reset, hang, midStreamAbort, midStreamError.");
+                error = Invalid("kind", "'kind' must be one of: status, reset, hang, midStreamAbort, midStreamError, refuse.");
                 return false;
             }
 
@@ -127,6 +134,12 @@ internal sealed record FaultDocument(string Kind, int? StatusCode = null, int? R
                 case SimulatorFaultKind.MidStreamError:
                     fault = SimulatorFault.MidStreamError(afterChunks ?? 0, statusCode);
                     break;
+                case SimulatorFaultKind.Refuse when count is not null:
+                    error = Invalid("count", "A 'refuse' fault lasts until cleared; it takes no 'count'.");
+                    return false;
+                case SimulatorFaultKind.Refuse:
+                    fault = SimulatorFault.Refuse();
+                    break;
             }
 
             return fault is not null;
@@ -162,7 +175,7 @@ internal sealed record FaultDocument(string Kind, int? StatusCode = null, int? R
         return false;
     }
 
-    private static OpenAiError Invalid(string? param, string message) =>
+    internal static OpenAiError Invalid(string? param, string message) =>
         new(StatusCodes.Status400BadRequest, message, OpenAiError.InvalidRequestType, param);
 }
 

@@ -3,18 +3,24 @@ using System.Globalization;
 namespace LlmProxy.Simulator.Hosting;
 
 /// <summary>
-/// The standalone simulator's command line: <c>--urls</c>, <c>--latency-ms</c>, <c>--chunk-delay-ms</c>, <c>--api-key</c>, <c>--models</c>,
+/// The standalone simulator's command line: <c>--urls</c>, <c>--control-urls</c>, <c>--latency-ms</c>, <c>--chunk-delay-ms</c>, <c>--api-key</c>, <c>--models</c>,
 /// <c>--bedrock-credentials</c>, <c>--bedrock-unsigned</c>.
 /// </summary>
 internal sealed record CommandLine(string[] Urls, SimulatorOptions Options, bool ShowHelp)
 {
     public const string DefaultUrl = "http://127.0.0.1:8091";
 
+    /// <summary>Listeners that a refuse fault leaves open (<c>--control-urls</c>); none by default.</summary>
+    public string[] ControlUrls { get; init; } = [];
+
     public const string Usage = """
         LlmProxy.Simulator: a fake OpenAI-compatible upstream for tests and quick starts.
 
         Options:
           --urls <url[;url]>      Where to listen (default http://127.0.0.1:8091). Keep it on loopback.
+          --control-urls <url[;url]>
+                                  More listeners, with explicit ports, that a "refuse" fault leaves
+                                  open, so that POST/DELETE /_sim/faults can still reach it.
           --latency-ms <n>        Delay before the response headers / the first streamed chunk (default 0).
           --chunk-delay-ms <n>    Delay between streamed chunks (default 0).
           --api-key <key>         Require "Authorization: Bearer <key>" (default: any key is accepted).
@@ -31,6 +37,7 @@ internal sealed record CommandLine(string[] Urls, SimulatorOptions Options, bool
     {
         var options = new SimulatorOptions();
         var urls = new[] { DefaultUrl };
+        string[] controlUrls = [];
         for (var i = 0; i < args.Count; i++)
         {
             var (name, inlineValue) = SplitArgument(args[i]);
@@ -40,6 +47,9 @@ internal sealed record CommandLine(string[] Urls, SimulatorOptions Options, bool
                     return new CommandLine(urls, options, ShowHelp: true);
                 case "--urls":
                     urls = Value().Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                    break;
+                case "--control-urls":
+                    controlUrls = Value().Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
                     break;
                 case "--latency-ms":
                     options.Latency = Milliseconds();
@@ -111,7 +121,7 @@ internal sealed record CommandLine(string[] Urls, SimulatorOptions Options, bool
             throw new FormatException("--urls needs at least one URL.");
         }
 
-        return new CommandLine(urls, options, ShowHelp: false);
+        return new CommandLine(urls, options, ShowHelp: false) { ControlUrls = controlUrls };
     }
 
     /// <summary>Accepts both <c>--name value</c> and <c>--name=value</c>.</summary>

@@ -79,19 +79,19 @@ internal sealed class AttemptTransformer : HttpTransformer
             return false;
         }
 
-        UpstreamRequestId = ReadUpstreamRequestId(proxyResponse);
+        UpstreamRequestId = ReadUpstreamRequestId(proxyResponse) is { } upstreamId ? _deployment.Authenticator.Redact(upstreamId) : null;
         var status = (int)proxyResponse.StatusCode;
         if (status is < 200 or >= 300)
         {
             var errorBody = await TryReadAsync(proxyResponse.Content, MaxErrorBodyBytes, cancellationToken);
-            Failure = _translator.TranslateError(proxyResponse, errorBody.Span);
+            Failure = Redact(_translator.TranslateError(proxyResponse, errorBody.Span));
             return false;
         }
 
         if (_chat.Request.Stream)
         {
             var upstream = await proxyResponse.Content.ReadAsStreamAsync(cancellationToken);
-            var sink = new ClientStreamSink(_chat);
+            var sink = new ClientStreamSink(_chat, _deployment.Authenticator);
             _stream = new TranslatingStream(upstream, _translator.CreateStreamTranslator(), sink, _deployment.Id, httpContext.RequestAborted);
             proxyResponse.Content = new TranslatingContent(_stream, proxyResponse.Content);
             var response = httpContext.Response;
@@ -168,6 +168,28 @@ internal sealed class AttemptTransformer : HttpTransformer
         && id.All(c => c is > ' ' and <= '~')
             ? id
             : null;
+
+    /// <summary>
+    /// Upstream text that can reach the client or a log (a passed-through error message, the upstream's request id) with the
+    /// deployment's own secret masked: some upstreams repeat the key they were sent.
+    /// </summary>
+    private UpstreamFailure Redact(UpstreamFailure failure)
+    {
+        var authenticator = _deployment.Authenticator;
+        return failure with
+        {
+            Error = RedactError(authenticator, failure.Error),
+            // The id read (and screened) from this response's headers, already redacted.
+            UpstreamRequestId = UpstreamRequestId,
+        };
+    }
+
+    internal static OpenAiError RedactError(IUpstreamAuthenticator authenticator, OpenAiError error) => error with
+    {
+        Message = authenticator.Redact(error.Message),
+        Param = error.Param is { } param ? authenticator.Redact(param) : null,
+        Code = error.Code is { } code ? authenticator.Redact(code) : null,
+    };
 
     private static async Task<ReadOnlyMemory<byte>> ReadAsync(HttpContent content, int limit, CancellationToken cancellationToken)
     {

@@ -15,12 +15,15 @@ internal sealed class ClientStreamSink : IChatStreamSink
 {
     private static readonly JsonWriterOptions WriterOptions = new() { SkipValidation = true };
     private readonly ChatContext _chat;
+    private readonly IUpstreamAuthenticator _authenticator;
     private readonly ArrayBufferWriter<byte> _output = new(4096);
     private readonly Utf8JsonWriter _json;
 
-    public ClientStreamSink(ChatContext chat)
+    /// <param name="authenticator">The deployment's: an error event can carry upstream text, which must not repeat its secret.</param>
+    public ClientStreamSink(ChatContext chat, IUpstreamAuthenticator authenticator)
     {
         _chat = chat;
+        _authenticator = authenticator;
         _json = new Utf8JsonWriter(_output, WriterOptions);
     }
 
@@ -60,6 +63,7 @@ internal sealed class ClientStreamSink : IChatStreamSink
             return;
         }
         Errored = true;
+        error = AttemptTransformer.RedactError(_authenticator, error);
         ErrorSent = error;
         _chat.ErrorCode = error.Code ?? error.Type;
         _output.Write("data: "u8);

@@ -31,7 +31,8 @@ public static class LlmProxyApplicationExtensions
         var v1 = app.MapGroup("/v1");
         v1.MapPost("/chat/completions", (HttpContext http, ChatCompletionsEndpoint endpoint) => endpoint.HandleAsync(http));
         v1.MapGet("/models", (HttpContext http, ModelsEndpoint endpoint) => endpoint.List(http));
-        v1.MapGet("/models/{id}", (HttpContext http, string id, ModelsEndpoint endpoint) => endpoint.Get(http, id));
+        // Catch-all: model names may contain '/' (vLLM and Hugging Face ids such as meta-llama/Llama-3.1-8B-Instruct).
+        v1.MapGet("/models/{**id}", (HttpContext http, string id, ModelsEndpoint endpoint) => endpoint.Get(http, id));
         return app;
     }
 }

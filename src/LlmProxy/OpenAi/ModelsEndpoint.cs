@@ -23,6 +23,9 @@ internal sealed class ModelsEndpoint(GatewayConfigurationProvider configuration,
 
     public IResult Get(HttpContext http, string id)
     {
+        // The server decodes every escape of the path but %2F (it would change the segments); a client that escaped the
+        // '/' of a model id sent it that way.
+        id = id.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
         var tenant = http.Features.GetRequiredFeature<ITenantFeature>().Identity.Tenant;
         if (!configuration.Current.Routes.ContainsKey(id) || !tenant.Allows(id))
         {

@@ -61,9 +61,6 @@ public static class GatewayErrors
     public static GatewayError MethodNotAllowed(string method, string path) => new(StatusCodes.Status405MethodNotAllowed, new OpenAiError(
         $"Method {method} is not allowed for {path}.", InvalidRequest, null, "method_not_allowed"));
 
-    public static GatewayError UnsupportedMediaType() => new(StatusCodes.Status415UnsupportedMediaType, new OpenAiError(
-        "The request body must be JSON (Content-Type: application/json).", InvalidRequest, null, "unsupported_media_type"));
-
     public static GatewayError Internal() => new(StatusCodes.Status500InternalServerError, new OpenAiError(
         "The gateway had an internal error while processing your request. Quote the x-request-id header when reporting it.",
         ServerError, null, "internal_error"));

@@ -5,11 +5,16 @@ namespace LlmProxy.Providers;
 /// <summary>Adds <c>Authorization: Bearer</c> with a key read from an environment variable when configuration is loaded.</summary>
 internal sealed class BearerTokenAuthenticator : IUpstreamAuthenticator
 {
-    private readonly AuthenticationHeaderValue? _header;
+    /// <summary>What a repeated key is replaced with in upstream text.</summary>
+    internal const string Mask = "[redacted]";
 
-    private BearerTokenAuthenticator(AuthenticationHeaderValue? header, string? unavailableReason)
+    private readonly AuthenticationHeaderValue? _header;
+    private readonly string? _key;
+
+    private BearerTokenAuthenticator(string? key, string? unavailableReason)
     {
-        _header = header;
+        _key = key;
+        _header = key is null ? null : new AuthenticationHeaderValue("Bearer", key);
         UnavailableReason = unavailableReason;
     }
 
@@ -25,7 +30,7 @@ internal sealed class BearerTokenAuthenticator : IUpstreamAuthenticator
         var key = Environment.GetEnvironmentVariable(variable);
         return string.IsNullOrWhiteSpace(key)
             ? new BearerTokenAuthenticator(null, $"environment variable {variable} is not set")
-            : new BearerTokenAuthenticator(new AuthenticationHeaderValue("Bearer", key.Trim()), null);
+            : new BearerTokenAuthenticator(key.Trim(), null);
     }
 
     public ValueTask AuthenticateAsync(HttpRequestMessage request, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
@@ -36,4 +41,7 @@ internal sealed class BearerTokenAuthenticator : IUpstreamAuthenticator
         }
         return ValueTask.CompletedTask;
     }
+
+    public string Redact(string text) =>
+        _key is null || !text.Contains(_key, StringComparison.Ordinal) ? text : text.Replace(_key, Mask, StringComparison.Ordinal);
 }

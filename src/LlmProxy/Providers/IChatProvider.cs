@@ -37,6 +37,13 @@ public interface IUpstreamAuthenticator
     string? UnavailableReason { get; }
 
     ValueTask AuthenticateAsync(HttpRequestMessage request, ReadOnlyMemory<byte> body, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Masks the secret this authenticator sends in <paramref name="text"/>, a value that came back from the upstream and is
+    /// about to reach the client or a log: some servers repeat the key they were given (OpenAI's "Incorrect API key
+    /// provided: sk-..."). The default returns the text unchanged, for authenticators that never send a secret (SigV4).
+    /// </summary>
+    string Redact(string text) => text;
 }
 
 /// <summary>Translates one request and its response between OpenAI's chat completion API and one backend's API.</summary>

@@ -26,7 +26,7 @@ internal sealed record ParameterRule(ParameterSupport Support, Func<JsonNode, bo
 /// <summary>
 /// The one table of OpenAI chat completion parameters and what the Bedrock provider does with each.
 /// Parameters not listed are unknown and treated as unsupported (OpenAI itself rejects unknown parameters).
-/// Keep <c>README.md</c> in this folder in step with it.
+/// Keep the parameter table of the repository README (section "AWS Bedrock", "Parameters") in step with it.
 /// </summary>
 internal static class BedrockParameters
 {
