@@ -27,10 +27,15 @@ public sealed class GracefulShutdownTests
         return request;
     }
 
-    private static Task<MeteredGateway> StartAsync(Uri upstream, string gracePeriod) =>
+    private static Task<MeteredGateway> StartAsync(Uri upstream, string gracePeriod, TimeSpan? storeLatency = null) =>
         MeteredGateway.StartAsync(new GatewaySettings().Tenant("acme", Key)
             .OpenAi("gpt-test", "slow", upstream, configure: d => d.Set("UpstreamModel", MeteredGateway.PricedModel))
-            .Set("LlmProxy:ShutdownGracePeriod", gracePeriod));
+            .Set("LlmProxy:ShutdownGracePeriod", gracePeriod),
+            services: storeLatency is not { } latency ? null : s => s.AddSingleton<IUsageStore>(sp =>
+            {
+                var options = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<MeteringOptions>>().Value;
+                return new LatentUsageStore(new SqliteUsageStore(Path.Combine(options.DataDirectory, SqliteUsageStore.FileName)), latency);
+            }));
 
     /// <summary>The ledger as the next process (or an operator with sqlite3) sees it: read from the file, not through the gateway.</summary>
     private static List<(string RequestId, bool Streamed, int Prompt, int Completion, decimal? Cost, bool Disconnected)> ReadLedger(string dataDirectory)
@@ -111,7 +116,9 @@ public sealed class GracefulShutdownTests
     public async Task Shutdown_StreamLongerThanGracePeriod_IsCutAtTheGracePeriod_AndStillRecorded()
     {
         await using var slow = await SimulatorServer.StartAsync(new SimulatorOptions { ChunkDelay = TimeSpan.FromMilliseconds(500) });
-        var metered = await StartAsync(slow.BaseAddress, "00:00:01");
+        // Each write takes 300 ms, as a store across the network does, so the cut stream's record is still being written
+        // when the ledger is told to stop, and it is the shutdown flush that has to write it.
+        var metered = await StartAsync(slow.BaseAddress, "00:00:01", storeLatency: TimeSpan.FromMilliseconds(300));
         try
         {
             using var http = metered.Gateway.CreateClient(Key);
@@ -124,16 +131,36 @@ public sealed class GracefulShutdownTests
             var stopwatch = Stopwatch.StartNew();
             await metered.Gateway.StopAsync().WaitAsync(TimeSpan.FromSeconds(15));
 
-            // The stream needs about 6 s; shutdown waited about the 1 s grace period, not for the stream.
+            // The stream needs about 6 s; shutdown waited about the 1 s grace period, not for the stream, then flushed.
             Assert.InRange(stopwatch.Elapsed, TimeSpan.FromMilliseconds(800), TimeSpan.FromSeconds(5));
+            // The grace period is over when the stream is cut; the ledger still has its own time to write the record.
             var ledger = ReadLedger(metered.DataDirectory);
             Assert.Contains(ledger, r => r.RequestId == "before");
             var cut = Assert.Single(ledger, r => r.RequestId == "cut");
             Assert.True(cut.Completion < 11, "the cut stream is charged for what was sent, not the whole reply");
+            Assert.False(File.Exists(Path.Combine(metered.DataDirectory, UsageSpillFile.FileName)), "the cut stream's record was spilled instead of written");
         }
         finally
         {
             await metered.DisposeAsync();
         }
+    }
+
+    /// <summary>The real SQLite store, with the latency of a store across the network on every write.</summary>
+    private sealed class LatentUsageStore(SqliteUsageStore inner, TimeSpan latency) : IUsageStore
+    {
+        public string Name => inner.Name;
+
+        public Task InitializeAsync(CancellationToken cancellationToken) => inner.InitializeAsync(cancellationToken);
+
+        public async Task WriteAsync(IReadOnlyList<UsageRecord> records, CancellationToken cancellationToken)
+        {
+            await Task.Delay(latency, cancellationToken);
+            await inner.WriteAsync(records, cancellationToken);
+        }
+
+        public IAsyncEnumerable<UsageRecord> QueryAsync(UsageQuery query, CancellationToken cancellationToken) => inner.QueryAsync(query, cancellationToken);
+
+        public Task CheckHealthAsync(CancellationToken cancellationToken) => inner.CheckHealthAsync(cancellationToken);
     }
 }
