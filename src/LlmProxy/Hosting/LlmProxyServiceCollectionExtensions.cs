@@ -46,6 +46,7 @@ public static class LlmProxyServiceCollectionExtensions
         services.TryAddSingleton<ProviderRegistry>();
         services.TryAddSingleton<GatewayConfigurationBuilder>();
         services.TryAddSingleton<GatewayConfigurationProvider>();
+        services.AddLlmProxyConfigurationReload();
 
         services.TryAddSingleton<DeploymentHealthRegistry>();
         services.TryAddSingleton<IDeploymentSelector, BreakerAwareSelector>();
