@@ -65,6 +65,14 @@ else
   record 0 1
 fi
 
+echo "== Kubernetes manifests (kustomization renders when kubectl is installed; structure and consistency)"
+if bash tests/scripts/check-kubernetes-manifests.sh > "$ARTIFACTS/kubernetes-manifests.log" 2>&1; then
+  record 1 0
+else
+  cat "$ARTIFACTS/kubernetes-manifests.log"
+  record 0 1
+fi
+
 for script in "$ROOT"/tests/compat/*.sh; do
   [[ -e "$script" ]] || continue
   echo "== $(basename "$script")"

@@ -23,6 +23,15 @@ public sealed class GatewayConfigurationBuilder(ProviderRegistry providers)
             problems.Add($"{LlmProxyOptions.SectionName}:MaxRequestBodyBytes must be positive.");
         }
 
+        if (options.ShutdownGracePeriod < TimeSpan.Zero)
+        {
+            problems.Add($"{LlmProxyOptions.SectionName}:ShutdownGracePeriod must not be negative.");
+        }
+        if (options.ShutdownFlushTimeout <= TimeSpan.Zero)
+        {
+            problems.Add($"{LlmProxyOptions.SectionName}:ShutdownFlushTimeout must be positive.");
+        }
+
         var adminHashes = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (id, hash) in options.AdminKeys)
         {

@@ -12,6 +12,7 @@ public sealed partial class GatewayConfigurationProvider : IDisposable
     private readonly GatewayConfigurationBuilder _builder;
     private readonly ILogger<GatewayConfigurationProvider> _logger;
     private readonly IDisposable? _subscription;
+    private readonly Lock _reloadGate = new();
     private GatewayConfiguration _current;
 
     public GatewayConfigurationProvider(IOptionsMonitor<LlmProxyOptions> options, GatewayConfigurationBuilder builder,
@@ -36,21 +37,29 @@ public sealed partial class GatewayConfigurationProvider : IDisposable
     /// <summary>Validates <paramref name="options"/> and applies them if valid. Returns the problems found otherwise.</summary>
     public IReadOnlyList<string> Reload(LlmProxyOptions options)
     {
-        var next = _builder.Build(options, out var errors);
-        if (next is null)
+        // Serialized: a file change and an explicit reload may arrive together, and the last one built must be the one kept.
+        lock (_reloadGate)
         {
-            LogReloadRejected(_logger, errors.Count, string.Join(Environment.NewLine, errors));
+            var next = _builder.Build(options, out var errors);
+            LastReloadProblems = errors;
+            if (next is null)
+            {
+                LogReloadRejected(_logger, errors.Count, string.Join(Environment.NewLine, errors));
+                return errors;
+            }
+            Volatile.Write(ref _current, next);
+            foreach (var warning in next.Warnings)
+            {
+                LogWarning(_logger, warning);
+            }
+            LogReloaded(_logger, next.Routes.Count, next.KeysByHash.Count);
+            Changed?.Invoke(next);
             return errors;
         }
-        Volatile.Write(ref _current, next);
-        foreach (var warning in next.Warnings)
-        {
-            LogWarning(_logger, warning);
-        }
-        LogReloaded(_logger, next.Routes.Count, next.KeysByHash.Count);
-        Changed?.Invoke(next);
-        return errors;
     }
+
+    /// <summary>The problems of the last reload attempt (empty when it was applied, or when there has been none).</summary>
+    internal IReadOnlyList<string> LastReloadProblems { get; private set; } = [];
 
     private void Reload(LlmProxyOptions options, string? name) => Reload(options);
 

@@ -23,10 +23,16 @@ public sealed class LlmProxyOptions
 
     /// <summary>
     /// On shutdown (SIGTERM), how long in-flight requests and streams may run to completion after the gateway stops
-    /// accepting new connections, before they are cut and the usage ledger is flushed. The default is 30 seconds.
-    /// Read at startup.
+    /// accepting new connections, before they are cut. The default is 30 seconds. Read at startup.
     /// </summary>
     public TimeSpan ShutdownGracePeriod { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// On shutdown, after the grace period: how long the usage ledger (and every other background service) has to write out
+    /// what it holds; records it cannot write in time go to the spill file. The process exits at most
+    /// <see cref="ShutdownGracePeriod"/> + this after SIGTERM. The default is 10 seconds. Read at startup.
+    /// </summary>
+    public TimeSpan ShutdownFlushTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>The in-process simulator used by the quick start.</summary>
     public EmbeddedSimulatorOptions Simulator { get; set; } = new();

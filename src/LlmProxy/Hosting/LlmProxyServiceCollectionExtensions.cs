@@ -35,10 +35,9 @@ public static class LlmProxyServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(configuration);
 
         services.AddOptions<LlmProxyOptions>().Bind(configuration.GetSection(LlmProxyOptions.SectionName));
-        // Kestrel stops accepting on SIGTERM, then waits this long for in-flight requests and streams; hosted
-        // services (the usage ledger's flush among them) stop after that.
-        services.Configure<HostOptions>(host => host.ShutdownTimeout =
-            configuration.GetSection(LlmProxyOptions.SectionName).GetValue(nameof(LlmProxyOptions.ShutdownGracePeriod), TimeSpan.FromSeconds(30)));
+        // Kestrel stops accepting on SIGTERM, then waits the grace period for in-flight requests and streams; hosted
+        // services (the usage ledger's flush among them) stop after that, with a budget of their own.
+        services.AddLlmProxyGracefulShutdown(configuration);
         services.TryAddSingleton(TimeProvider.System);
         services.AddHttpForwarder();
 
@@ -47,6 +46,7 @@ public static class LlmProxyServiceCollectionExtensions
         services.TryAddSingleton<ProviderRegistry>();
         services.TryAddSingleton<GatewayConfigurationBuilder>();
         services.TryAddSingleton<GatewayConfigurationProvider>();
+        services.AddLlmProxyConfigurationReload();
 
         services.TryAddSingleton<DeploymentHealthRegistry>();
         services.TryAddSingleton<IDeploymentSelector, BreakerAwareSelector>();

@@ -13,11 +13,15 @@ namespace LlmProxy.Metering;
 /// </summary>
 internal sealed partial class PriceTableProvider : IDisposable
 {
+    /// <summary>Wait between a change notification and the read, as <c>FileConfigurationSource.ReloadDelay</c>.</summary>
+    internal static readonly TimeSpan ReloadDelay = TimeSpan.FromMilliseconds(250);
+
     private readonly ILogger<PriceTableProvider> _logger;
     private readonly MeteringMetrics _metrics;
     private readonly PhysicalFileProvider? _files;
     private readonly IDisposable? _watch;
     private readonly ConcurrentDictionary<string, bool> _warnedMissing = new(StringComparer.Ordinal);
+    private readonly Lock _reloadGate = new();
     private PriceTable _current;
 
     public PriceTableProvider(IOptions<MeteringOptions> options, IHostEnvironment environment, MeteringMetrics metrics, ILogger<PriceTableProvider> logger)
@@ -41,7 +45,7 @@ internal sealed partial class PriceTableProvider : IDisposable
         {
             _files = new PhysicalFileProvider(directory);
             var name = System.IO.Path.GetFileName(Path);
-            _watch = ChangeToken.OnChange(() => _files.Watch(name), Reload);
+            _watch = ChangeToken.OnChange(() => _files.Watch(name), OnFileChanged);
         }
     }
 
@@ -69,29 +73,53 @@ internal sealed partial class PriceTableProvider : IDisposable
         return price;
     }
 
-    internal void Reload()
+    /// <summary>
+    /// Reads the pricing file again and applies it if it is valid. Returns the problems found otherwise (also logged);
+    /// the previous prices then stay. A file that has disappeared keeps the previous prices too, and is a problem
+    /// unless there were none (a gateway started without a pricing file).
+    /// </summary>
+    internal IReadOnlyList<string> Reload()
     {
-        try
+        lock (_reloadGate)
         {
-            if (!File.Exists(Path))
+            try
             {
-                return;
+                if (!File.Exists(Path))
+                {
+                    if (Current.Entries.Count == 0)
+                    {
+                        return [];
+                    }
+                    var missing = $"{Path}: the pricing file is gone; the previous prices stay.";
+                    LogReloadRejected(_logger, Path, missing);
+                    return [missing];
+                }
+                var next = PricingFile.Load(Path, out var errors);
+                if (next is null)
+                {
+                    LogReloadRejected(_logger, Path, string.Join(Environment.NewLine, errors));
+                    return errors;
+                }
+                Volatile.Write(ref _current, next);
+                _warnedMissing.Clear();
+                LogLoaded(_logger, next.Entries.Count, Path);
+                return [];
             }
-            var next = PricingFile.Load(Path, out var errors);
-            if (next is null)
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                LogReloadRejected(_logger, Path, string.Join(Environment.NewLine, errors));
-                return;
+                // The file is being written; the next change notification reads it again.
+                LogReloadFailed(_logger, Path, ex);
+                return [$"{Path}: could not be read ({ex.Message}); the previous prices stay."];
             }
-            Volatile.Write(ref _current, next);
-            _warnedMissing.Clear();
-            LogLoaded(_logger, next.Entries.Count, Path);
         }
-        catch (IOException ex)
-        {
-            // The file is being written; the next change notification reads it again.
-            LogReloadFailed(_logger, Path, ex);
-        }
+    }
+
+    private void OnFileChanged()
+    {
+        // An editor's save is often a truncate then a write, each with its own notification: wait as the JSON
+        // configuration files do, so the reload reads the finished file rather than rejecting a half-written one.
+        Thread.Sleep(ReloadDelay);
+        Reload();
     }
 
     public void Dispose()

@@ -7,7 +7,10 @@ using LlmProxy.Tenancy;
 
 namespace LlmProxy.IntegrationTests.Configuration;
 
-/// <summary>Routes and tenants change without a restart; an invalid change is rejected and the old configuration keeps serving.</summary>
+/// <summary>
+/// Routes, tenants, limits and the cache policy change without a restart, by file edit or <c>POST /admin/config/reload</c>;
+/// an invalid change is rejected and logged, and the old configuration keeps serving.
+/// </summary>
 public sealed class ConfigurationReloadTests : IAsyncLifetime
 {
     private const string AdminKey = "sk-admin-reload-0123456789";
@@ -29,7 +32,7 @@ public sealed class ConfigurationReloadTests : IAsyncLifetime
         File.Delete(_file);
     }
 
-    private void WriteConfig(string[] tenants, string[] models, string provider = "openai", int? requestsPerMinute = null)
+    private void WriteConfig(string[] tenants, string[] models, string provider = "openai", int? requestsPerMinute = null, string cacheTtl = "01:00:00")
     {
         var config = new
         {
@@ -44,9 +47,35 @@ public sealed class ConfigurationReloadTests : IAsyncLifetime
                 {
                     Tenants = requestsPerMinute is { } rpm ? tenants.ToDictionary(t => t, _ => new { RequestsPerMinute = rpm }) : [],
                 },
+                Cache = new { Ttl = cacheTtl },
             },
         };
         File.WriteAllText(_file, JsonSerializer.Serialize(config));
+    }
+
+    /// <summary>Sends requests until one is refused with 429; returns how many were admitted before it.</summary>
+    private async Task<int> AdmittedUntilLimitedAsync(string tenant, string model, int atMost = 10)
+    {
+        for (var admitted = 0; admitted < atMost; admitted++)
+        {
+            var status = await ChatAsync(tenant, model);
+            if (status == HttpStatusCode.TooManyRequests)
+            {
+                return admitted;
+            }
+            Assert.Equal(HttpStatusCode.OK, status);
+        }
+        return atMost;
+    }
+
+    private async Task WaitForLogAsync(string because, params string[] fragments)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (!_gateway.Logs.Lines.Any(l => fragments.All(f => l.Contains(f, StringComparison.Ordinal))))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"no log line with {string.Join(" + ", fragments)} within 15 s: {because}");
+            await Task.Delay(100);
+        }
     }
 
     private async Task<HttpStatusCode> ChatAsync(string tenant, string model)
@@ -120,5 +149,76 @@ public sealed class ConfigurationReloadTests : IAsyncLifetime
             Assert.True(DateTime.UtcNow < deadline, "the file change was not applied within 15 s");
             await Task.Delay(100);
         }
+    }
+
+    [Fact]
+    public async Task InvalidLimitChange_FileEdit_IsRejectedAndLogged_OldLimitStillEnforced()
+    {
+        WriteConfig(tenants: ["alpha"], models: ["gpt-a"], requestsPerMinute: 2);
+        await ReloadAsync(HttpStatusCode.OK);
+
+        // Zero requests per minute is refused (leave the limit out for none); the new tenant in the same edit is valid.
+        WriteConfig(tenants: ["alpha", "beta"], models: ["gpt-a"], requestsPerMinute: 0);
+        await WaitForLogAsync("the invalid limit was not reported", "Rate limit configuration change rejected", "LlmProxy:RateLimits:Tenants:alpha:RequestsPerMinute must be at least 1");
+
+        Assert.Equal(2, await AdmittedUntilLimitedAsync("alpha", "gpt-a"));
+        // Each part is validated on its own: the valid routes and tenants of the edit were applied.
+        Assert.Equal(HttpStatusCode.OK, await ChatAsync("beta", "gpt-a"));
+    }
+
+    [Fact]
+    public async Task AdminReload_InvalidLimits_Answers400WithTheProblem_OldLimitStillEnforced()
+    {
+        WriteConfig(tenants: ["alpha"], models: ["gpt-a"], requestsPerMinute: 2);
+        await ReloadAsync(HttpStatusCode.OK);
+
+        WriteConfig(tenants: ["alpha"], models: ["gpt-a"], requestsPerMinute: -5);
+        var error = (await ReloadAsync(HttpStatusCode.BadRequest)).GetProperty("error");
+
+        Assert.Equal("invalid_configuration", error.GetProperty("code").GetString());
+        Assert.Contains("LlmProxy:RateLimits:Tenants:alpha:RequestsPerMinute must be at least 1", error.GetProperty("message").GetString());
+        Assert.Equal(2, await AdmittedUntilLimitedAsync("alpha", "gpt-a"));
+        Assert.Contains(_gateway.Logs.Lines, l => l.Contains("Configuration reload (POST /admin/config/reload): 1 problem(s)", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task AdminReload_ProblemsInSeveralParts_AreAllReportedAtOnce()
+    {
+        WriteConfig(tenants: ["alpha"], models: ["gpt-a"], provider: "carrier-pigeon", requestsPerMinute: 0, cacheTtl: "-00:00:01");
+        var message = (await ReloadAsync(HttpStatusCode.BadRequest)).GetProperty("error").GetProperty("message").GetString()!;
+
+        Assert.Contains("'carrier-pigeon' is unknown", message);
+        Assert.Contains("LlmProxy:RateLimits:Tenants:alpha:RequestsPerMinute must be at least 1", message);
+        Assert.Contains("LlmProxy:Cache:Ttl must be positive", message);
+        Assert.Contains("3 problem(s)", message);
+        Assert.Equal(HttpStatusCode.OK, await ChatAsync("alpha", "gpt-a"));
+    }
+
+    [Fact]
+    public async Task ValueOfTheWrongType_IsRejectedAndLogged_NotA500()
+    {
+        WriteConfig(tenants: ["alpha"], models: ["gpt-a"], cacheTtl: "soon");
+        // The file watcher's reload fails inside the options system, where nobody would see it.
+        await WaitForLogAsync("the unconvertible value was not reported", "Configuration change to LlmProxy:Cache rejected", "'LlmProxy:Cache:Ttl'");
+
+        var error = (await ReloadAsync(HttpStatusCode.BadRequest)).GetProperty("error");
+        Assert.Contains("'LlmProxy:Cache:Ttl' to type 'System.TimeSpan'", error.GetProperty("message").GetString());
+        Assert.Equal(HttpStatusCode.OK, await ChatAsync("alpha", "gpt-a"));
+    }
+
+    [Fact]
+    public async Task FileThatDoesNotParse_IsRejectedAndLogged_OldConfigurationKeepsServing()
+    {
+        await File.WriteAllTextAsync(_file, """{ "LlmProxy": { "Tenants": """);
+        await WaitForLogAsync("the unparsable file was not reported", "Configuration file rejected", Path.GetFileName(_file));
+
+        var error = (await ReloadAsync(HttpStatusCode.BadRequest)).GetProperty("error");
+        Assert.Contains("Nothing from the configuration files was applied", error.GetProperty("message").GetString());
+        Assert.Equal(HttpStatusCode.OK, await ChatAsync("alpha", "gpt-a"));
+
+        // Fixed, it applies again.
+        WriteConfig(tenants: ["alpha", "delta"], models: ["gpt-a"]);
+        await ReloadAsync(HttpStatusCode.OK);
+        Assert.Equal(HttpStatusCode.OK, await ChatAsync("delta", "gpt-a"));
     }
 }
