@@ -12,6 +12,11 @@ using LlmProxy.Simulator;
 namespace LlmProxy.IntegrationTests.Routing;
 
 /// <summary>Breakers, failover and selection against simulators with injected faults; breaker time is a fake clock.</summary>
+/// <remarks>
+/// Runs alone, after the parallel collections: its leak check counts the test process's threads and sockets, and its
+/// deadline and timeout cases run on real time, so other tests' traffic would blur both.
+/// </remarks>
+[Collection(FailoverCollection.Name)]
 public sealed class FailoverTests : IAsyncLifetime
 {
     private const string TenantKey = "sk-tenant-routing-0123456789";
@@ -693,4 +698,10 @@ public sealed class FailoverTests : IAsyncLifetime
     }
 
     private sealed record LogEvent(int Id, LogLevel Level, IReadOnlyDictionary<string, string?> Properties);
+}
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class FailoverCollection
+{
+    public const string Name = "Failover (runs alone)";
 }
