@@ -10,8 +10,13 @@ namespace LlmProxy.Configuration;
 /// Validates <see cref="LlmProxyOptions"/> and builds a <see cref="GatewayConfiguration"/> from it. Every
 /// problem is collected, so an operator fixes a broken configuration in one pass instead of one error per restart.
 /// </summary>
-public sealed class GatewayConfigurationBuilder(ProviderRegistry providers)
+public sealed class GatewayConfigurationBuilder(ProviderRegistry providers) : IDisposable
 {
+    private readonly UpstreamInvokerFactory _invokers = new();
+
+    /// <summary>Disposes the upstream HTTP clients shared by every configuration this builder has built.</summary>
+    public void Dispose() => _invokers.Dispose();
+
     public GatewayConfiguration? Build(LlmProxyOptions options, out IReadOnlyList<string> errors)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -115,7 +120,7 @@ public sealed class GatewayConfigurationBuilder(ProviderRegistry providers)
                     warnings.Add($"{path} is disabled: {reason}");
                 }
                 deployments.Add(new Deployment(id, modelName, provider, deployment, provider.GetBaseUri(deployment),
-                    authenticator, UpstreamInvokerFactory.Create(deployment.Timeouts)));
+                    authenticator, _invokers.Get(deployment.Timeouts)));
             }
             routes[modelName] = new ModelRoute(modelName, deployments, model.Retry ?? new RetryBudgetOptions());
         }
