@@ -7,6 +7,7 @@ using LlmProxy.IntegrationTests.Infrastructure;
 using LlmProxy.IntegrationTests.OpenAiApi;
 using LlmProxy.Simulator;
 using LlmProxy.Tenancy;
+using LlmProxy.Testing;
 
 namespace LlmProxy.IntegrationTests.Hosting;
 

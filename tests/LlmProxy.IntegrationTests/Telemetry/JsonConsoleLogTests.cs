@@ -4,10 +4,10 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
-using LlmProxy.IntegrationTests.Hosting;
 using LlmProxy.IntegrationTests.Infrastructure;
 using LlmProxy.Simulator;
 using LlmProxy.Tenancy;
+using LlmProxy.Testing;
 
 namespace LlmProxy.IntegrationTests.Telemetry;
 
