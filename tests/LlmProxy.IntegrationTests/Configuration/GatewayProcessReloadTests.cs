@@ -1,9 +1,8 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
-using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
+using LlmProxy.IntegrationTests.Infrastructure;
 using LlmProxy.Simulator;
 using LlmProxy.Tenancy;
 
@@ -52,7 +51,7 @@ public sealed class GatewayProcessReloadTests : IAsyncLifetime
             """,
     };
 
-    private Dictionary<string, string> Environment(bool pollingWatcher) => new()
+    private Dictionary<string, string?> Environment(bool pollingWatcher) => new()
     {
         ["LLMPROXY_CONFIG"] = Path.Combine(_configMap.Root, "llmproxy.json"),
         ["LlmProxy__Metering__PricingFile"] = Path.Combine(_configMap.Root, "pricing.json"),
@@ -99,9 +98,8 @@ public sealed class GatewayProcessReloadTests : IAsyncLifetime
 
         gateway.Signal("HUP");
 
-        await EventuallyAsync(() => Task.FromResult(gateway.HasExited || gateway.Output.Any(l =>
-                l.Contains("Configuration reload (SIGHUP) applied: 1 model(s), 2 tenant key(s), 1 price(s)", StringComparison.Ordinal))),
-            TimeSpan.FromSeconds(15), "SIGHUP did not reload within 15 s");
+        await gateway.WaitForLineAsync(l => l.Contains("Configuration reload (SIGHUP) applied: 1 model(s), 2 tenant key(s), 1 price(s)", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(15));
         Assert.False(gateway.HasExited, "SIGHUP ended the process");
         Assert.Equal(HttpStatusCode.OK, await ChatAsync(gateway, "beta"));
         Assert.Equal(2m, await ListedInputPriceAsync(gateway));
@@ -170,99 +168,5 @@ public sealed class GatewayProcessReloadTests : IAsyncLifetime
         }
 
         public void Dispose() => _root.Delete(recursive: true);
-    }
-
-    /// <summary>The published gateway run as its own process (what a container runs), with its console log captured.</summary>
-    private sealed class GatewayProcess : IAsyncDisposable
-    {
-        private readonly Process _process;
-        private readonly ConcurrentQueue<string> _output;
-
-        private GatewayProcess(Process process, ConcurrentQueue<string> output, Uri baseAddress)
-        {
-            _process = process;
-            _output = output;
-            BaseAddress = baseAddress;
-        }
-
-        public Uri BaseAddress { get; }
-
-        public IReadOnlyCollection<string> Output => _output;
-
-        public bool HasExited => _process.HasExited;
-
-        public static async Task<GatewayProcess> StartAsync(string workingDirectory, Dictionary<string, string> environment)
-        {
-            var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "LlmProxy.dll"), "--urls", "http://127.0.0.1:0"])
-            {
-                WorkingDirectory = workingDirectory,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            };
-            foreach (var (name, value) in environment)
-            {
-                start.Environment[name] = value;
-            }
-            var output = new ConcurrentQueue<string>();
-            var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
-            var process = new Process { StartInfo = start, EnableRaisingEvents = true };
-            process.OutputDataReceived += (_, e) => Receive(e.Data);
-            process.ErrorDataReceived += (_, e) => Receive(e.Data);
-            process.Exited += (_, _) => listening.TrySetException(new InvalidOperationException("the gateway exited: " + string.Join('\n', output)));
-            process.Start();
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            try
-            {
-                return new GatewayProcess(process, output, await listening.Task.WaitAsync(TimeSpan.FromSeconds(60)));
-            }
-            catch
-            {
-                if (!process.HasExited)
-                {
-                    process.Kill(entireProcessTree: true);
-                }
-                process.Dispose();
-                throw;
-            }
-
-            void Receive(string? line)
-            {
-                if (line is null)
-                {
-                    return;
-                }
-                output.Enqueue(line);
-                const string marker = "Now listening on: ";
-                if (line.IndexOf(marker, StringComparison.Ordinal) is var at and >= 0)
-                {
-                    listening.TrySetResult(new Uri(line[(at + marker.Length)..].Trim()));
-                }
-            }
-        }
-
-        public HttpClient CreateClient(string apiKey) => new()
-        {
-            BaseAddress = BaseAddress,
-            Timeout = TimeSpan.FromSeconds(30),
-            DefaultRequestHeaders = { Authorization = new AuthenticationHeaderValue("Bearer", apiKey) },
-        };
-
-        public void Signal(string signal)
-        {
-            using var kill = Process.Start("kill", ["-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-            kill.WaitForExit();
-            Assert.Equal(0, kill.ExitCode);
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-            }
-            await _process.WaitForExitAsync();
-            _process.Dispose();
-        }
     }
 }

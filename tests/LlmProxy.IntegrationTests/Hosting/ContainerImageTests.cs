@@ -1,12 +1,13 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using LlmProxy.IntegrationTests.Infrastructure;
 using LlmProxy.IntegrationTests.OpenAiApi;
 using LlmProxy.Simulator;
 using LlmProxy.Tenancy;
+using LlmProxy.Testing;
 
 namespace LlmProxy.IntegrationTests.Hosting;
 
@@ -57,18 +58,16 @@ public sealed partial class ContainerImageTests
     public async Task ShippedDefaults_WithoutOperatorConfiguration_GatewayRefusesToStart()
     {
         var directory = ImageLayout(operatorConfiguration: null);
-        using var process = StartGateway(directory.FullName, ErrorResponseTests.ClosedPort(), out var output);
         try
         {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            await process.WaitForExitAsync(timeout.Token);
+            await using var gateway = StartGateway(directory.FullName, ErrorResponseTests.ClosedPort());
+            await gateway.WaitForExitAsync(TimeSpan.FromSeconds(60));
 
-            Assert.Equal(1, process.ExitCode);
-            Assert.Contains("LlmProxy:Models is empty", output.ToString());
+            Assert.Equal(1, gateway.ExitCode);
+            Assert.Contains("LlmProxy:Models is empty", gateway.Output);
         }
         finally
         {
-            await StopAsync(process);
             directory.Delete(recursive: true);
         }
     }
@@ -86,12 +85,11 @@ public sealed partial class ContainerImageTests
               }
             }
             """);
-        var port = ErrorResponseTests.ClosedPort();
-        using var process = StartGateway(directory.FullName, port, out var output);
         try
         {
-            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
-            await WaitUntilHealthyAsync(http, process, output);
+            await using var gateway = StartGateway(directory.FullName, ErrorResponseTests.ClosedPort());
+            using var http = gateway.CreateClient();
+            await gateway.WaitUntilAnswersAsync("/healthz", TimeSpan.FromSeconds(60));
 
             using var demo = await PostChatAsync(http, DemoKey, "gpt-4o-mini");
             using var demoOnOperatorModel = await PostChatAsync(http, DemoKey, "house-model");
@@ -106,21 +104,11 @@ public sealed partial class ContainerImageTests
             Assert.Equal(HttpStatusCode.NotFound, quickStartModel.StatusCode);
             var ids = JsonDocument.Parse(await models.Content.ReadAsStringAsync()).RootElement.GetProperty("data").EnumerateArray().Select(m => m.GetProperty("id").GetString());
             Assert.Equal(["house-model"], ids);
-            Assert.DoesNotContain("simulator", output.ToString(), StringComparison.OrdinalIgnoreCase);
+            Assert.DoesNotContain("simulator", gateway.Output, StringComparison.OrdinalIgnoreCase);
         }
         finally
         {
-            await StopAsync(process);
             directory.Delete(recursive: true);
-        }
-    }
-
-    private static async Task StopAsync(Process process)
-    {
-        if (!process.HasExited)
-        {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
         }
     }
 
@@ -145,49 +133,14 @@ public sealed partial class ContainerImageTests
         return directory;
     }
 
-    private static Process StartGateway(string workingDirectory, int port, out StringBuilder output)
-    {
+    private static GatewayProcess StartGateway(string workingDirectory, int port) =>
         // As the image runs it, except for the address: loopback and a free port instead of 0.0.0.0:8080.
-        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "LlmProxy.dll"), "--urls", $"http://127.0.0.1:{port}"])
+        GatewayProcess.Start(workingDirectory, new Dictionary<string, string?>
         {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-            Environment = { ["ASPNETCORE_ENVIRONMENT"] = "Production", ["ASPNETCORE_HTTP_PORTS"] = "", ["LLMPROXY_CONFIG"] = null },
-        };
-        var lines = new StringBuilder();
-        var process = new Process { StartInfo = start };
-        process.OutputDataReceived += (_, e) => { lock (lines) { lines.AppendLine(e.Data); } };
-        process.ErrorDataReceived += (_, e) => { lock (lines) { lines.AppendLine(e.Data); } };
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        output = lines;
-        return process;
-    }
-
-    private static async Task WaitUntilHealthyAsync(HttpClient http, Process process, StringBuilder output)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (DateTime.UtcNow < deadline)
-        {
-            Assert.False(process.HasExited, "the gateway exited: " + output);
-            try
-            {
-                using var response = await http.GetAsync("/healthz");
-                if (response.IsSuccessStatusCode)
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException)
-            {
-                // Not listening yet.
-            }
-            await Task.Delay(100);
-        }
-        Assert.Fail("the gateway did not become healthy: " + output);
-    }
+            ["ASPNETCORE_ENVIRONMENT"] = "Production",
+            ["ASPNETCORE_HTTP_PORTS"] = "",
+            ["LLMPROXY_CONFIG"] = null,
+        }, port);
 
     private static Task<HttpResponseMessage> PostChatAsync(HttpClient http, string key, string model)
     {

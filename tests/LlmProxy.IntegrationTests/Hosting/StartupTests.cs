@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using LlmProxy.IntegrationTests.Infrastructure;
 
 namespace LlmProxy.IntegrationTests.Hosting;
 
@@ -24,21 +24,11 @@ public sealed class StartupTests
               }
             }
             """);
-            var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "LlmProxy.dll"), "--urls", "http://127.0.0.1:0"])
-            {
-                WorkingDirectory = directory.FullName,
-                RedirectStandardError = true,
-                RedirectStandardOutput = true,
-                Environment = { ["LLMPROXY_CONFIG"] = config },
-            };
+            await using var gateway = GatewayProcess.Start(directory.FullName, new Dictionary<string, string?> { ["LLMPROXY_CONFIG"] = config });
+            await gateway.WaitForExitAsync(TimeSpan.FromSeconds(60));
+            var message = gateway.Output;
 
-            using var process = Process.Start(start)!;
-            var stderr = process.StandardError.ReadToEndAsync();
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            await process.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
-            var message = await stderr + await stdout;
-
-            Assert.Equal(1, process.ExitCode);
+            Assert.Equal(1, gateway.ExitCode);
             Assert.Contains("LlmProxy configuration is invalid", message);
             Assert.Contains("Tenants:acme:Keys:k", message);
             Assert.Contains("'carrier-pigeon' is unknown", message);

@@ -1,6 +1,6 @@
 using System.Text;
 using System.Text.RegularExpressions;
-using LlmProxy.IntegrationTests.Hosting;
+using LlmProxy.Testing;
 
 namespace LlmProxy.IntegrationTests.OpenAiApi;
 

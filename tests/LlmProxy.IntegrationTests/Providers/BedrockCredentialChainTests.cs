@@ -46,10 +46,42 @@ public sealed class BedrockCredentialChainTests : IAsyncLifetime
         .Deployment("claude", "bedrock-chain", "bedrock", _bedrock.BaseAddress.ToString(), upstreamModel: "anthropic.claude-3-haiku-20240307-v1:0",
             configure: d => d.Set("Region", "us-east-1"));
 
+    /// <summary>
+    /// The gateway as its own process with exactly the AWS environment the test sets up, and nothing of the machine's:
+    /// no inherited <c>AWS_*</c> variables, a private <c>HOME</c> so no <c>~/.aws</c>, no instance metadata service.
+    /// </summary>
+    private Task<GatewayProcess> StartGatewayAsync(IReadOnlyDictionary<string, string> aws) =>
+        GatewayProcess.StartAsync(_directory.FullName, IsolatedEnvironment(_directory, Settings(), aws), withoutInheritedAwsOrLlmProxyVariables: true);
+
+    /// <param name="directory">A private directory: <c>HOME</c> and usage ledger.</param>
+    /// <param name="settings">The gateway configuration, passed as <c>LlmProxy__...</c> environment variables the way a container gets it.</param>
+    /// <param name="aws">The AWS variables under test, set last.</param>
+    private static Dictionary<string, string?> IsolatedEnvironment(DirectoryInfo directory, GatewaySettings settings, IReadOnlyDictionary<string, string> aws)
+    {
+        var environment = new Dictionary<string, string?>
+        {
+            ["HOME"] = directory.FullName,
+            // No profile files unless a test writes one, and never a wait on an instance metadata service that is not there.
+            ["AWS_CONFIG_FILE"] = Path.Combine(directory.FullName, "no-aws-config"),
+            ["AWS_SHARED_CREDENTIALS_FILE"] = Path.Combine(directory.FullName, "no-aws-credentials"),
+            ["AWS_EC2_METADATA_DISABLED"] = "true",
+            ["LlmProxy__Metering__DataDirectory"] = Path.Combine(directory.FullName, "data"),
+        };
+        foreach (var (key, value) in settings.Values)
+        {
+            environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
+        }
+        foreach (var (name, value) in aws)
+        {
+            environment[name] = value;
+        }
+        return environment;
+    }
+
     [Fact]
     public async Task EnvironmentVariables_SignWithThoseKeys()
     {
-        await using var gateway = await GatewayProcess.StartAsync(Settings(), _directory, new Dictionary<string, string>
+        await using var gateway = await StartGatewayAsync(new Dictionary<string, string>
         {
             ["AWS_ACCESS_KEY_ID"] = EnvironmentKeyId,
             ["AWS_SECRET_ACCESS_KEY"] = EnvironmentSecret,
@@ -66,7 +98,7 @@ public sealed class BedrockCredentialChainTests : IAsyncLifetime
     public async Task EnvironmentVariables_WrongSecret_502NamingACredentialProblem_WithoutTheSecret()
     {
         const string wrongSecret = "not-the-environment-secret";
-        await using var gateway = await GatewayProcess.StartAsync(Settings(), _directory, new Dictionary<string, string>
+        await using var gateway = await StartGatewayAsync(new Dictionary<string, string>
         {
             ["AWS_ACCESS_KEY_ID"] = EnvironmentKeyId,
             ["AWS_SECRET_ACCESS_KEY"] = wrongSecret,
@@ -99,7 +131,7 @@ public sealed class BedrockCredentialChainTests : IAsyncLifetime
             aws_access_key_id = {ProfileKeyId}
             aws_secret_access_key = {ProfileSecret}
             """);
-        await using var gateway = await GatewayProcess.StartAsync(Settings(), _directory, new Dictionary<string, string>
+        await using var gateway = await StartGatewayAsync(new Dictionary<string, string>
         {
             ["AWS_SHARED_CREDENTIALS_FILE"] = credentialsFile,
             ["AWS_PROFILE"] = "bedrock-gateway",
@@ -117,7 +149,7 @@ public sealed class BedrockCredentialChainTests : IAsyncLifetime
         await using var sts = await FakeStsServer.StartAsync(WebIdentityToken, RoleArn);
         var tokenFile = Path.Combine(_directory.FullName, "web-identity-token");
         await File.WriteAllTextAsync(tokenFile, WebIdentityToken + "\n");
-        await using var gateway = await GatewayProcess.StartAsync(Settings(), _directory, new Dictionary<string, string>
+        await using var gateway = await StartGatewayAsync(new Dictionary<string, string>
         {
             ["AWS_WEB_IDENTITY_TOKEN_FILE"] = tokenFile,
             ["AWS_ROLE_ARN"] = RoleArn,
@@ -148,7 +180,7 @@ public sealed class BedrockCredentialChainTests : IAsyncLifetime
         await using var sts = await FakeStsServer.StartAsync("some-other-token", RoleArn);
         var tokenFile = Path.Combine(_directory.FullName, "web-identity-token");
         await File.WriteAllTextAsync(tokenFile, WebIdentityToken);
-        await using var gateway = await GatewayProcess.StartAsync(Settings(), _directory, new Dictionary<string, string>
+        await using var gateway = await StartGatewayAsync(new Dictionary<string, string>
         {
             ["AWS_WEB_IDENTITY_TOKEN_FILE"] = tokenFile,
             ["AWS_ROLE_ARN"] = RoleArn,

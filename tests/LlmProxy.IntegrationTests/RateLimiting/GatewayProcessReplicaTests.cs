@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Text.Json;
-using System.Text.RegularExpressions;
+using LlmProxy.IntegrationTests.Infrastructure;
 using LlmProxy.Simulator;
 using LlmProxy.Tenancy;
 using static LlmProxy.IntegrationTests.RateLimiting.RateLimitTesting;
@@ -15,7 +15,7 @@ namespace LlmProxy.IntegrationTests.RateLimiting;
 /// nothing but one real redis-server (and the upstream). Unlike <see cref="MultiReplicaTests"/>, nothing of the .NET
 /// runtime (thread pool, connection multiplexer, clocks) is shared between the replicas.
 /// </summary>
-public sealed partial class GatewayProcessReplicaTests(GatewayProcessReplicaTests.Replicas replicas) : IClassFixture<GatewayProcessReplicaTests.Replicas>
+public sealed class GatewayProcessReplicaTests(GatewayProcessReplicaTests.Replicas replicas) : IClassFixture<GatewayProcessReplicaTests.Replicas>
 {
     [Fact]
     public async Task TwoProcesses_OneRedis_200RequestsAlternating_AcceptExactly60()
@@ -87,7 +87,7 @@ public sealed partial class GatewayProcessReplicaTests(GatewayProcessReplicaTest
             {
                 var config = Path.Combine(_directory.FullName, name + ".json");
                 File.WriteAllText(config, Config(redis, prefix, Path.Combine(_directory.FullName, name + "-data")));
-                return GatewayProcess.StartAsync(name, config, _directory.FullName);
+                return StartAsync(name, config, _directory.FullName);
             }).ToArray();
             foreach (var start in starting)
             {
@@ -107,7 +107,7 @@ public sealed partial class GatewayProcessReplicaTests(GatewayProcessReplicaTest
         {
             foreach (var process in _processes)
             {
-                process.Dispose();
+                await process.DisposeAsync();
             }
             _processes.Clear();
             if (Simulator is not null)
@@ -121,6 +121,32 @@ public sealed partial class GatewayProcessReplicaTests(GatewayProcessReplicaTest
             catch (IOException)
             {
                 // Best effort: the temp cleaner gets what a dying process still held.
+            }
+        }
+
+        /// <summary>One <c>dotnet LlmProxy.dll</c> on a port it chose itself (read back from its startup log), once it says it can serve.</summary>
+        private static async Task<GatewayProcess> StartAsync(string name, string config, string workingDirectory)
+        {
+            var gateway = GatewayProcess.Start(workingDirectory, new Dictionary<string, string?>
+            {
+                ["LLMPROXY_CONFIG"] = config,
+                ["Logging__LogLevel__Default"] = "Warning",
+                // Only to learn the port Kestrel chose: "Now listening on: http://127.0.0.1:PORT".
+                ["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information",
+                ["Logging__Console__FormatterName"] = "simple",
+            });
+            try
+            {
+                await gateway.WaitUntilListeningAsync(TimeSpan.FromSeconds(90));
+                // Listening is not ready: wait until the gateway says it can serve (configuration loaded, its first
+                // Redis round trip made), as a load balancer would.
+                await gateway.WaitUntilAnswersAsync("readyz", TimeSpan.FromSeconds(60));
+                return gateway;
+            }
+            catch (Exception ex)
+            {
+                await gateway.DisposeAsync();
+                throw new InvalidOperationException($"gateway process {name} did not start", ex);
             }
         }
 
@@ -147,122 +173,5 @@ public sealed partial class GatewayProcessReplicaTests(GatewayProcessReplicaTest
                 Metering = new { DataDirectory = dataDirectory },
             },
         });
-    }
-
-    /// <summary>One <c>dotnet LlmProxy.dll</c> on a port it chose itself (read back from its startup log), killed with its children on dispose.</summary>
-    private sealed partial class GatewayProcess : IDisposable
-    {
-        private readonly Process _process;
-        private readonly ConcurrentQueue<string> _output;
-
-        private GatewayProcess(Process process, ConcurrentQueue<string> output, Uri baseAddress)
-        {
-            _process = process;
-            _output = output;
-            BaseAddress = baseAddress;
-        }
-
-        public Uri BaseAddress { get; }
-
-        /// <summary>What the process logged (warnings and errors), for the message of a failed assertion.</summary>
-        public string Output => string.Join('\n', _output);
-
-        public static async Task<GatewayProcess> StartAsync(string name, string config, string workingDirectory)
-        {
-            var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "LlmProxy.dll"), "--urls", "http://127.0.0.1:0"])
-            {
-                WorkingDirectory = workingDirectory,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-                Environment =
-                {
-                    ["LLMPROXY_CONFIG"] = config,
-                    ["Logging__LogLevel__Default"] = "Warning",
-                    // Only to learn the port Kestrel chose: "Now listening on: http://127.0.0.1:PORT".
-                    ["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information",
-                    ["Logging__Console__FormatterName"] = "simple",
-                },
-            };
-            var output = new ConcurrentQueue<string>();
-            var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
-            var process = new Process { StartInfo = start, EnableRaisingEvents = true };
-            void OnLine(string? line)
-            {
-                if (line is null)
-                {
-                    return;
-                }
-                output.Enqueue(line);
-                if (ListeningOn().Match(line) is { Success: true } match)
-                {
-                    listening.TrySetResult(new Uri(match.Groups[1].Value));
-                }
-            }
-            process.OutputDataReceived += (_, e) => OnLine(e.Data);
-            process.ErrorDataReceived += (_, e) => OnLine(e.Data);
-            process.Exited += (_, _) => listening.TrySetException(new InvalidOperationException($"gateway {name} exited during startup"));
-            process.Start();
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            var gateway = new GatewayProcess(process, output, new Uri("http://127.0.0.1/"));
-            try
-            {
-                var address = await listening.Task.WaitAsync(TimeSpan.FromSeconds(90));
-                gateway = new GatewayProcess(process, output, address);
-                // Listening is not ready: wait until the gateway says it can serve (configuration loaded, its first
-                // Redis round trip made), as a load balancer would.
-                using var http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(10) };
-                var deadline = Stopwatch.StartNew();
-                var last = "";
-                while (deadline.Elapsed < TimeSpan.FromSeconds(60))
-                {
-                    try
-                    {
-                        using var ready = await http.GetAsync("readyz");
-                        if (ready.IsSuccessStatusCode)
-                        {
-                            return gateway;
-                        }
-                        last = $"{(int)ready.StatusCode} {await ready.Content.ReadAsStringAsync()}";
-                    }
-                    catch (HttpRequestException ex)
-                    {
-                        last = ex.Message;
-                    }
-                    catch (TaskCanceledException)
-                    {
-                        last = "no answer within 10 s";
-                    }
-                    await Task.Delay(100);
-                }
-                throw new InvalidOperationException($"gateway {name} not ready after 60 s: {last}");
-            }
-            catch (Exception ex)
-            {
-                gateway.Dispose();
-                throw new InvalidOperationException($"gateway process {name} did not start. Its output:\n{string.Join('\n', output)}", ex);
-            }
-        }
-
-        public void Dispose()
-        {
-            try
-            {
-                if (!_process.HasExited)
-                {
-                    _process.Kill(entireProcessTree: true);
-                    _process.WaitForExit(10_000);
-                }
-            }
-            catch (InvalidOperationException)
-            {
-                // Already gone.
-            }
-            _process.Dispose();
-        }
-
-        [GeneratedRegex(@"Now listening on: (http://\S+)")]
-        private static partial Regex ListeningOn();
     }
 }

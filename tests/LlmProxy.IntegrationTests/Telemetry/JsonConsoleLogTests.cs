@@ -1,13 +1,13 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using LlmProxy.IntegrationTests.Infrastructure;
 using LlmProxy.Simulator;
 using LlmProxy.Tenancy;
+using LlmProxy.Testing;
 
 namespace LlmProxy.IntegrationTests.Telemetry;
 
@@ -29,7 +29,6 @@ public sealed partial class JsonConsoleLogTests
         await using var primary = await SimulatorServer.StartAsync(new SimulatorOptions());
         await using var fallback = await SimulatorServer.StartAsync(new SimulatorOptions());
         var directory = Directory.CreateTempSubdirectory("llmproxy-jsonlogs-");
-        Process? process = null;
         try
         {
             var config = Path.Combine(directory.FullName, "llmproxy.json");
@@ -53,27 +52,9 @@ public sealed partial class JsonConsoleLogTests
                 },
             }.ToJsonString());
 
-            var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "LlmProxy.dll"), "--urls", "http://127.0.0.1:0"])
-            {
-                WorkingDirectory = directory.FullName,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                Environment = { ["LLMPROXY_CONFIG"] = config },
-            };
-            foreach (var (name, value) in logging)
-            {
-                start.Environment[name] = value;
-            }
-            var stdout = new ConcurrentQueue<string>();
-            var stderr = new ConcurrentQueue<string>();
-            process = new Process { StartInfo = start };
-            process.OutputDataReceived += (_, e) => { if (e.Data is not null) stdout.Enqueue(e.Data); };
-            process.ErrorDataReceived += (_, e) => { if (e.Data is not null) stderr.Enqueue(e.Data); };
-            process.Start();
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
+            await using var gateway = GatewayProcess.Start(directory.FullName, new Dictionary<string, string?>(logging) { ["LLMPROXY_CONFIG"] = config });
 
-            var listening = await WaitForLineAsync(stdout, process, l => l.Contains("Now listening on", StringComparison.Ordinal));
+            var listening = await gateway.WaitForLineAsync(l => l.Contains("Now listening on", StringComparison.Ordinal));
             var address = JsonDocument.Parse(listening).RootElement.GetProperty("State").GetProperty("address").GetString()!;
 
             // The primary fails once: the failover warning (2001) is logged inside the request, before the completion.
@@ -89,7 +70,7 @@ public sealed partial class JsonConsoleLogTests
             var usage = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("usage");
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
 
-            var completionLine = await WaitForLineAsync(stdout, process, l => l.Contains("\"EventId\":3001,", StringComparison.Ordinal));
+            var completionLine = await gateway.WaitForLineAsync(l => l.Contains("\"EventId\":3001,", StringComparison.Ordinal));
             var completion = JsonDocument.Parse(completionLine).RootElement;
             var state = completion.GetProperty("State");
             Assert.Equal("Information", completion.GetProperty("LogLevel").GetString());
@@ -104,42 +85,32 @@ public sealed partial class JsonConsoleLogTests
             Assert.Equal(usage.GetProperty("completion_tokens").GetInt32(), state.GetProperty("CompletionTokens").GetInt32());
             // With the manifest's IncludeScopes, the other lines of the request carry the id too.
             Assert.Equal(["json-req-0001"], ScopeRequestIds(completion));
-            var failover = JsonDocument.Parse(stdout.First(l => l.Contains("\"EventId\":2001,", StringComparison.Ordinal))).RootElement;
+            var failover = JsonDocument.Parse(gateway.Lines.First(l => l.Contains("\"EventId\":2001,", StringComparison.Ordinal))).RootElement;
             Assert.Equal(["json-req-0001"], ScopeRequestIds(failover));
 
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
-            var lines = stdout.Where(l => l.Length > 0).ToList();
+            await gateway.StopAsync();
+            var lines = gateway.StandardOutputLines.Where(l => l.Length > 0).ToList();
             foreach (var line in lines)
             {
                 Assert.True(IsJsonObject(line), $"stdout line is not a JSON object: {line}");
             }
             foreach (var secret in new[] { TenantKey, "PROMPT-SECRET-5518" })
             {
-                Assert.DoesNotContain(lines.Concat(stderr), l => l.Contains(secret, StringComparison.Ordinal));
+                Assert.DoesNotContain(gateway.Lines, l => l.Contains(secret, StringComparison.Ordinal));
             }
         }
         finally
         {
-            if (process is not null)
-            {
-                if (!process.HasExited)
-                {
-                    process.Kill(entireProcessTree: true);
-                    await process.WaitForExitAsync();
-                }
-                process.Dispose();
-            }
             Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
             directory.Delete(recursive: true);
         }
     }
 
     /// <summary>The <c>Logging__*</c> variables of config/kubernetes/deployment.yaml, as the container gets them.</summary>
-    private static Dictionary<string, string> ManifestLoggingEnvironment()
+    private static Dictionary<string, string?> ManifestLoggingEnvironment()
     {
-        var manifest = File.ReadAllText(Path.Combine(RepositoryRoot(), "config", "kubernetes", "deployment.yaml"));
-        var variables = EnvEntry().Matches(manifest).ToDictionary(m => m.Groups["name"].Value, m => m.Groups["value"].Value.Trim('"'));
+        var manifest = File.ReadAllText(RepositoryFiles.PathOf("config/kubernetes/deployment.yaml"));
+        var variables = EnvEntry().Matches(manifest).ToDictionary(m => m.Groups["name"].Value, string? (m) => m.Groups["value"].Value.Trim('"'));
         Assert.NotEmpty(variables);
         return variables;
     }
@@ -160,33 +131,6 @@ public sealed partial class JsonConsoleLogTests
         {
             return false;
         }
-    }
-
-    private static async Task<string> WaitForLineAsync(ConcurrentQueue<string> lines, Process process, Func<string, bool> match)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            if (lines.FirstOrDefault(match) is { } line)
-            {
-                return line;
-            }
-            Assert.False(process.HasExited, "the gateway exited:\n" + string.Join('\n', lines));
-            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(60), "no such log line within 60 s:\n" + string.Join('\n', lines));
-            await Task.Delay(20);
-        }
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "LlmProxy.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-        throw new InvalidOperationException("LlmProxy.sln not found above " + AppContext.BaseDirectory);
     }
 
     [GeneratedRegex(@"-\s*\{\s*name:\s*(?<name>Logging__[A-Za-z0-9_]+),\s*value:\s*(?<value>""[^""]*""|[^\s}]+)\s*\}")]

@@ -181,19 +181,6 @@ internal static class MeteringTestData
         LatencyMs = 10 + i,
     };
 
-    /// <summary>The repository root (holds LlmProxy.sln), found from the test binaries.</summary>
-    public static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(System.IO.Path.Combine(directory.FullName, "LlmProxy.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-        throw new InvalidOperationException("LlmProxy.sln not found above " + AppContext.BaseDirectory);
-    }
-
     public static IOptions<MeteringOptions> Options(Action<MeteringOptions>? configure = null)
     {
         var options = new MeteringOptions();

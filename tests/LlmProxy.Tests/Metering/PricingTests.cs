@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using LlmProxy.Configuration;
 using LlmProxy.Metering;
+using LlmProxy.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace LlmProxy.Tests.Metering;
@@ -9,7 +10,7 @@ public sealed class PricingFileTests
 {
     private static PriceTable LoadRepositoryFile()
     {
-        var path = Path.Combine(MeteringTestData.RepositoryRoot(), "config", "pricing.json");
+        var path = RepositoryFiles.PathOf("config/pricing.json");
         var table = PricingFile.Load(path, out var errors);
         Assert.True(errors.Count == 0, string.Join(Environment.NewLine, errors));
         return table!;

@@ -1,6 +1,6 @@
 using System.Text;
 using System.Text.RegularExpressions;
-using LlmProxy.Tests.Metering;
+using LlmProxy.Testing;
 using Xunit;
 
 namespace LlmProxy.Tests.Telemetry;
@@ -16,7 +16,7 @@ public sealed partial class MetricsDocumentationTests
     {
         var exposed = ExposedFamilies();
 
-        var documented = ReadmeMetricTable(File.ReadAllText(Path.Combine(MeteringTestData.RepositoryRoot(), "README.md")));
+        var documented = ReadmeMetricTable(File.ReadAllText(RepositoryFiles.PathOf("README.md")));
 
         Assert.Equal(Describe(exposed), Describe(documented));
     }
@@ -40,7 +40,7 @@ public sealed partial class MetricsDocumentationTests
             }
         }
 
-        var listed = GatewayMetricsOfCheckScript(File.ReadAllText(Path.Combine(MeteringTestData.RepositoryRoot(), "tests", "scripts", "check-observability-config.sh")));
+        var listed = GatewayMetricsOfCheckScript(File.ReadAllText(RepositoryFiles.PathOf("tests/scripts/check-observability-config.sh")));
 
         Assert.Equal(Describe(expected), Describe(listed));
     }

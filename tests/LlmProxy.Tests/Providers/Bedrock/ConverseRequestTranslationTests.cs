@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using LlmProxy.OpenAi;
 using LlmProxy.Providers;
 using LlmProxy.Providers.Bedrock;
+using LlmProxy.Testing;
 using Xunit;
 
 namespace LlmProxy.Tests.Providers.Bedrock;
@@ -75,7 +76,7 @@ public class ConverseRequestTranslationTests
     [Fact]
     public void Rules_EveryParameter_IsNamedInReadme()
     {
-        var table = BedrockParametersSection(File.ReadAllText(FindReadme()));
+        var table = BedrockParametersSection(File.ReadAllText(RepositoryFiles.PathOf("README.md")));
 
         foreach (var (name, _) in BedrockParameters.Rules)
         {
@@ -145,22 +146,5 @@ public class ConverseRequestTranslationTests
 
         Assert.Equal(first.Body.ToArray(), second.Body.ToArray());
         Assert.Equal(before, request.Body.ToJsonString());
-    }
-
-    private static string FindReadme([System.Runtime.CompilerServices.CallerFilePath] string thisFile = "")
-    {
-        // The parameter table lives in the repository README; find it from the test's source location or the working directory.
-        foreach (var start in new[] { Path.GetDirectoryName(thisFile)!, AppContext.BaseDirectory, Directory.GetCurrentDirectory() })
-        {
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-            {
-                var candidate = Path.Combine(dir.FullName, "README.md");
-                if (File.Exists(candidate) && File.Exists(Path.Combine(dir.FullName, "LlmProxy.sln")))
-                {
-                    return candidate;
-                }
-            }
-        }
-        throw new FileNotFoundException("The repository README is not reachable from the test run.");
     }
 }

@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 
-namespace LlmProxy.IntegrationTests.Hosting;
+namespace LlmProxy.Testing;
 
 /// <summary>Files of the repository itself (Dockerfile, shipped configuration), found from the test's source or output location.</summary>
 internal static class RepositoryFiles
