@@ -46,6 +46,23 @@ public sealed class GatewayConfigurationBuilderTests
     }
 
     [Fact]
+    public void Build_Reloaded_ReusesTheUpstreamClientsInsteadOfLeakingNewOnes()
+    {
+        using var builder = Builder();
+        var options = ValidOptions();
+        options.Models["gpt"].Deployments["fallback"].Timeouts.Connect = TimeSpan.FromSeconds(3);
+
+        var first = builder.Build(options, out _)!.Routes["gpt"].Deployments;
+        var second = builder.Build(options, out _)!.Routes["gpt"].Deployments;
+
+        // Each reload builds new deployments, but over the same HTTP clients: one per distinct connect timeout.
+        Assert.NotSame(first[0], second[0]);
+        Assert.Same(first[0].Invoker, second[0].Invoker);
+        Assert.Same(first[1].Invoker, second[1].Invoker);
+        Assert.NotSame(first[0].Invoker, first[1].Invoker);
+    }
+
+    [Fact]
     public void Build_ManyProblems_ReportsEveryOneOfThem()
     {
         var options = ValidOptions();
