@@ -1,0 +1,563 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using LlmProxy.Tenancy;
+
+namespace LlmProxy.Benchmarks.Overhead;
+
+/// <summary>
+/// Gateway overhead on loopback. The same bounded load (fixed connections, fixed time) is applied in turn to the
+/// simulator called directly (the floor), a bare YARP pass-through (the limit of the architecture), LlmProxy with
+/// every feature on (cache miss, cache hit with the memory store and with the Redis store) and the Portkey gateway,
+/// each a process of its own so that its peak RSS is its own. Targets run interleaved, round after round (A B C A B
+/// C), so a noisy neighbour slows all of them rather than one. Streaming time to first chunk and chunk gaps are
+/// measured by a small client; a last step holds 1,000 streams open through a fresh gateway and reads its RSS.
+/// Figures only: nothing here passes or fails.
+/// </summary>
+internal static class OverheadBenchmark
+{
+    private const string TenantKey = "sk-overhead-benchmark-0123456789";
+    private const string Model = "gpt-4o-mini";
+    private const string PortkeyVersion = "1.15.2";
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var settings = new Settings(args);
+        using var stop = new CancellationTokenSource();
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+        var root = FindRoot();
+        var work = Directory.CreateTempSubdirectory("llmproxy-overhead-");
+        var processes = new ChildProcesses(work.FullName);
+        try
+        {
+            return await RunAsync(settings, root, work.FullName, processes, stop.Token);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            Console.Error.WriteLine("interrupted; stopping every process the benchmark started");
+            return 130;
+        }
+        finally
+        {
+            processes.Dispose();
+            try
+            {
+                work.Delete(recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    private static async Task<int> RunAsync(Settings settings, string root, string work, ChildProcesses processes, CancellationToken cancellationToken)
+    {
+        var loadBefore = LoadAverage();
+        Progress($"work directory {work}; load average {loadBefore}");
+
+        // --- Targets, each its own process, loopback only.
+        var simulatorPort = ChildProcesses.FreePort();
+        var simulatorUrl = $"http://127.0.0.1:{simulatorPort}";
+        var simulator = processes.Start("simulator", "dotnet",
+            [SimulatorDll(root), "--urls", simulatorUrl, "--latency-ms", $"{settings.UpstreamLatencyMs}", "--chunk-delay-ms", $"{settings.ChunkDelayMs}"]);
+
+        var yarpPort = ChildProcesses.FreePort();
+        var yarp = processes.Start("yarp", "dotnet", [typeof(OverheadBenchmark).Assembly.Location, "yarp", "--urls", $"http://127.0.0.1:{yarpPort}", "--upstream", simulatorUrl + "/"]);
+
+        var redisPort = ChildProcesses.FreePort();
+        var redis = processes.Start("redis", "redis-server", ["--port", $"{redisPort}", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+
+        var gatewayPort = ChildProcesses.FreePort();
+        var gateway = StartGateway(processes, root, work, "gateway-miss", gatewayPort, simulatorUrl, store: "memory", redisPort);
+        var memoryHitPort = ChildProcesses.FreePort();
+        var memoryHit = StartGateway(processes, root, work, "gateway-hit-memory", memoryHitPort, simulatorUrl, store: "memory", redisPort);
+        var redisHitPort = ChildProcesses.FreePort();
+        var redisHit = StartGateway(processes, root, work, "gateway-hit-redis", redisHitPort, simulatorUrl, store: "redis", redisPort);
+
+        Process? portkey = null;
+        var portkeyPort = ChildProcesses.FreePort();
+        if (settings.Portkey)
+        {
+            var here = Path.Combine(root, "tests/LlmProxy.Benchmarks/overhead");
+            portkey = processes.Start("portkey", "node",
+                ["--require", Path.Combine(here, "portkey-loopback.cjs"), Path.Combine(here, "node_modules/@portkey-ai/gateway/build/start-server.js"), $"--port={portkeyPort}", "--headless"],
+                new Dictionary<string, string> { ["NODE_ENV"] = "production" });
+        }
+
+        var ready = new List<(string Name, Process Process, int Port)>
+        {
+            ("simulator", simulator, simulatorPort), ("yarp", yarp, yarpPort), ("redis", redis, redisPort),
+            ("gateway-miss", gateway, gatewayPort), ("gateway-hit-memory", memoryHit, memoryHitPort), ("gateway-hit-redis", redisHit, redisHitPort),
+        };
+        if (portkey is not null)
+        {
+            ready.Add(("portkey", portkey, portkeyPort));
+        }
+        foreach (var (name, process, port) in ready)
+        {
+            try
+            {
+                await ChildProcesses.WaitForPortAsync(process, port, TimeSpan.FromSeconds(90), cancellationToken);
+            }
+            catch (Exception ex) when (ex is TimeoutException or InvalidOperationException)
+            {
+                Console.Error.WriteLine($"{name} did not start: {ex.Message}\n{processes.LogOf(name)}");
+                return 1;
+            }
+        }
+
+        var gatewayHeaders = new[] { $"Authorization: Bearer {TenantKey}" };
+        var portkeyHeaders = new[] { "x-portkey-provider: openai", $"x-portkey-custom-host: {simulatorUrl}/v1", "Authorization: Bearer sk-portkey-benchmark" };
+        var targets = new List<Target>
+        {
+            new("sim", "1 simulator, direct (floor)", $"{simulatorUrl}/v1/chat/completions", "unique", [], simulator, "simulator", Streams: true),
+            new("yarp", "2 bare YARP 2.1.0 pass-through", $"http://127.0.0.1:{yarpPort}/v1/chat/completions", "unique", [], yarp, "yarp", Streams: true),
+            new("miss", "3 LlmProxy, all features, cache miss", $"http://127.0.0.1:{gatewayPort}/v1/chat/completions", "unique", gatewayHeaders, gateway, "gateway-miss", Streams: true),
+            new("hit-memory", "4 LlmProxy, cache hit, memory store", $"http://127.0.0.1:{memoryHitPort}/v1/chat/completions", "same", gatewayHeaders, memoryHit, "gateway-hit-memory", Streams: false),
+            new("hit-redis", "4 LlmProxy, cache hit, Redis store", $"http://127.0.0.1:{redisHitPort}/v1/chat/completions", "same", gatewayHeaders, redisHit, "gateway-hit-redis", Streams: false),
+        };
+        if (portkey is not null)
+        {
+            targets.Add(new("portkey", $"6 Portkey {PortkeyVersion} (node)", $"http://127.0.0.1:{portkeyPort}/v1/chat/completions", "unique", portkeyHeaders, portkey, "portkey", Streams: true));
+        }
+
+        // --- Check that every target answers, really through the simulator, and that the hit targets hit.
+        var checks = await VerifyAsync(targets, simulatorUrl, cancellationToken);
+        foreach (var line in checks.Lines)
+        {
+            Progress(line);
+        }
+        if (!checks.Ok)
+        {
+            foreach (var target in targets)
+            {
+                Console.Error.WriteLine($"--- {target.Key} log\n{processes.LogOf(target.LogName)}");
+            }
+            return 1;
+        }
+
+        // --- Warm-up (JIT, connection pools, the hit entries), not measured.
+        var wrk = new WrkRunner(Path.Combine(root, "tests/LlmProxy.Benchmarks/overhead/chat.lua"), settings.Threads);
+        using var streamClient = StreamingProbe.CreateClient(settings.StreamConnections);
+        foreach (var target in targets)
+        {
+            Progress($"warm-up {target.Label}");
+            await wrk.RunAsync(target.Url, settings.Connections, TimeSpan.FromSeconds(2), Model, target.Mode, target.Headers, cancellationToken);
+            if (target.Streams)
+            {
+                await StreamingProbe.MeasureAsync(streamClient, target.Url, Model, target.Headers, settings.StreamConnections, TimeSpan.FromSeconds(1), cancellationToken);
+            }
+        }
+
+        // --- Interleaved rounds.
+        var results = targets.ToDictionary(t => t.Key, _ => new TargetResults());
+        for (var round = 1; round <= settings.Rounds; round++)
+        {
+            foreach (var target in targets)
+            {
+                Progress($"round {round}/{settings.Rounds}: {target.Label}");
+                var latency = await wrk.RunAsync(target.Url, settings.LatencyConnections, settings.Duration, Model, target.Mode, target.Headers, cancellationToken);
+                var load = await wrk.RunAsync(target.Url, settings.Connections, settings.Duration, Model, target.Mode, target.Headers, cancellationToken);
+                results[target.Key].Add(latency, load);
+            }
+            foreach (var target in targets.Where(t => t.Streams))
+            {
+                Progress($"round {round}/{settings.Rounds}: {target.Label}, streaming");
+                results[target.Key].Add(await StreamingProbe.MeasureAsync(streamClient, target.Url, Model, target.Headers, settings.StreamConnections,
+                    settings.Duration, cancellationToken));
+            }
+        }
+        foreach (var target in targets)
+        {
+            results[target.Key].PeakRssMb = ChildProcesses.MemoryMegabytes(target.Process, "VmHWM");
+        }
+        var redisPeak = ChildProcesses.MemoryMegabytes(redis, "VmHWM");
+        foreach (var target in targets)
+        {
+            processes.Stop(target.Process);
+        }
+        processes.Stop(redis);
+
+        // --- 1,000 streams held open through a fresh gateway in front of a slow simulator.
+        var hold = await HoldStreamsAsync(settings, root, work, processes, cancellationToken);
+        var loadAfter = LoadAverage();
+
+        var report = Report(settings, targets, results, checks, redisPeak, hold, loadBefore, loadAfter);
+        Console.WriteLine();
+        Console.Write(report);
+        if (settings.Save)
+        {
+            var save = Path.Combine(root, "tests/LlmProxy.Benchmarks/results", $"overhead-{DateTime.UtcNow:yyyy-MM-dd}.md");
+            var command = "bash tests/LlmProxy.Benchmarks/overhead/run.sh " + string.Join(' ', settings.Arguments.Where(a => a != "--save"));
+            await File.WriteAllTextAsync(save, $"# Overhead benchmark, {DateTime.UtcNow:yyyy-MM-dd}\n\nCommand: `{command.Trim()}`\n\n{report}", CancellationToken.None);
+            Progress($"saved {save}");
+        }
+        return 0;
+    }
+
+    private sealed record Target(string Key, string Label, string Url, string Mode, string[] Headers, Process Process, string LogName, bool Streams);
+
+    private sealed class TargetResults
+    {
+        public LatencyHistogram Latency { get; } = new();
+        public LatencyHistogram LatencyUnderLoad { get; } = new();
+        public List<double> RequestsPerSecondByRound { get; } = [];
+        public long Requests;
+        public double Seconds;
+        public long Errors;
+        public StreamResult Streaming { get; } = new();
+        public double PeakRssMb = double.NaN;
+
+        public double RequestsPerSecond => Requests / Seconds;
+
+        public void Add(WrkResult latency, WrkResult load)
+        {
+            Merge(Latency, latency.Latency);
+            Merge(LatencyUnderLoad, load.Latency);
+            RequestsPerSecondByRound.Add(load.RequestsPerSecond);
+            Requests += load.Requests;
+            Seconds += load.Duration.TotalSeconds;
+            Errors += latency.Errors + load.Errors;
+        }
+
+        public void Add(StreamResult streaming)
+        {
+            Merge(Streaming.TimeToFirstChunk, streaming.TimeToFirstChunk);
+            Merge(Streaming.ChunkGaps, streaming.ChunkGaps);
+            Streaming.Streams += streaming.Streams;
+            Streaming.Errors += streaming.Errors;
+            Streaming.Duration += streaming.Duration;
+        }
+
+        private static void Merge(LatencyHistogram into, LatencyHistogram from) => from.CopyTo(into);
+    }
+
+    private sealed record Checks(bool Ok, List<string> Lines);
+
+    /// <summary>
+    /// One request through every target: it must answer 200 with the simulator's reply, and the simulator must have
+    /// received it (so a gateway cannot answer from anywhere else); the hit targets' second identical request must
+    /// say HIT and must not reach the simulator.
+    /// </summary>
+    private static async Task<Checks> VerifyAsync(List<Target> targets, string simulatorUrl, CancellationToken cancellationToken)
+    {
+        using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        var lines = new List<string>();
+        var ok = true;
+        foreach (var target in targets)
+        {
+            var before = await SimulatorCountAsync(client, simulatorUrl, cancellationToken);
+            // The exact body chat.lua sends in "same" mode, so that the hit targets' entry is the one wrk will hit.
+            var body = $$"""{"model":"{{Model}}","messages":[{"role":"user","content":"overhead benchmark prompt"}],"max_tokens":64}""";
+            var (status, text, cache) = await SendAsync(client, target, body, cancellationToken);
+            var after = await SimulatorCountAsync(client, simulatorUrl, cancellationToken);
+            var reached = after - before;
+            var good = status == 200 && text.Contains("Simulated reply to: overhead benchmark prompt", StringComparison.Ordinal) && reached == 1;
+            var line = $"check {target.Label}: HTTP {status}, simulator received {reached} request(s)";
+            if (target.Mode == "same")
+            {
+                var (status2, _, cache2) = await SendAsync(client, target, body, cancellationToken);
+                var reached2 = await SimulatorCountAsync(client, simulatorUrl, cancellationToken) - after;
+                good &= status2 == 200 && cache2 == "HIT" && reached2 == 0;
+                line += $"; first x-llmproxy-cache {cache}, repeated: {cache2}, simulator received {reached2}";
+            }
+            ok &= good;
+            lines.Add(line + (good ? "" : "  <-- FAILED"));
+        }
+        return new Checks(ok, lines);
+    }
+
+    private static async Task<(int Status, string Body, string? Cache)> SendAsync(HttpClient client, Target target, string body, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, target.Url) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        foreach (var header in target.Headers)
+        {
+            var colon = header.IndexOf(':', StringComparison.Ordinal);
+            request.Headers.TryAddWithoutValidation(header[..colon].Trim(), header[(colon + 1)..].Trim());
+        }
+        using var response = await client.SendAsync(request, cancellationToken);
+        var text = await response.Content.ReadAsStringAsync(cancellationToken);
+        var cache = response.Headers.TryGetValues("x-llmproxy-cache", out var values) ? values.FirstOrDefault() : null;
+        return ((int)response.StatusCode, text, cache);
+    }
+
+    private static async Task<long> SimulatorCountAsync(HttpClient client, string simulatorUrl, CancellationToken cancellationToken)
+    {
+        using var json = JsonDocument.Parse(await client.GetStringAsync($"{simulatorUrl}/_sim/requests", cancellationToken));
+        return json.RootElement.GetProperty("count").GetInt64();
+    }
+
+    private sealed record HoldResult(int Requested, int Opened, double IdleRssMb, double OpenRssMb, double PeakRssMb, string? Problem);
+
+    private static async Task<HoldResult> HoldStreamsAsync(Settings settings, string root, string work, ChildProcesses processes, CancellationToken cancellationToken)
+    {
+        if (settings.HoldStreams <= 0)
+        {
+            return new HoldResult(0, 0, double.NaN, double.NaN, double.NaN, "skipped");
+        }
+        Progress($"holding {settings.HoldStreams} streams open through a fresh gateway");
+        var slowPort = ChildProcesses.FreePort();
+        var slowUrl = $"http://127.0.0.1:{slowPort}";
+        // One event a second: a stream of the hold prompt lasts about a minute, far longer than the measurement.
+        var slow = processes.Start("slow-simulator", "dotnet", [SimulatorDll(root), "--urls", slowUrl, "--chunk-delay-ms", "1000"]);
+        var port = ChildProcesses.FreePort();
+        var gateway = StartGateway(processes, root, work, "gateway-hold", port, slowUrl, store: "memory", redisPort: 0);
+        try
+        {
+            await ChildProcesses.WaitForPortAsync(slow, slowPort, TimeSpan.FromSeconds(90), cancellationToken);
+            await ChildProcesses.WaitForPortAsync(gateway, port, TimeSpan.FromSeconds(90), cancellationToken);
+        }
+        catch (Exception ex) when (ex is TimeoutException or InvalidOperationException)
+        {
+            return new HoldResult(settings.HoldStreams, 0, double.NaN, double.NaN, double.NaN, $"gateway did not start: {ex.Message}");
+        }
+        var url = $"http://127.0.0.1:{port}/v1/chat/completions";
+        var headers = new[] { $"Authorization: Bearer {TenantKey}" };
+        using (var client = new HttpClient())
+        {
+            // A few requests first, so the idle figure is of a gateway that has served (JIT done, pools created).
+            for (var i = 0; i < 20; i++)
+            {
+                using var request = StreamingProbe.Request(url, Encoding.UTF8.GetBytes($$"""{"model":"{{Model}}","messages":[{"role":"user","content":"warm {{i}}"}]}"""), headers);
+                using var response = await client.SendAsync(request, cancellationToken);
+            }
+        }
+        await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+        var idle = ChildProcesses.MemoryMegabytes(gateway, "VmRSS");
+
+        using var release = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var (opened, finished) = await StreamingProbe.HoldAsync(url, Model, headers, settings.HoldStreams, TimeSpan.FromSeconds(60), release.Token);
+        var open = 0.0;
+        for (var i = 0; i < 15; i++)
+        {
+            open = Math.Max(open, ChildProcesses.MemoryMegabytes(gateway, "VmRSS"));
+            await Task.Delay(200, cancellationToken);
+        }
+        var peak = ChildProcesses.MemoryMegabytes(gateway, "VmHWM");
+        await release.CancelAsync();
+        await Task.WhenAny(finished, Task.Delay(TimeSpan.FromSeconds(20), CancellationToken.None));
+        processes.Stop(gateway);
+        processes.Stop(slow);
+        return new HoldResult(settings.HoldStreams, opened, idle, open, peak, opened < settings.HoldStreams ? $"only {opened} streams got their first event within 60 s" : null);
+    }
+
+    private static Process StartGateway(ChildProcesses processes, string root, string work, string name, int port, string upstream, string store, int redisPort)
+    {
+        var directory = Directory.CreateDirectory(Path.Combine(work, name)).FullName;
+        var config = Path.Combine(directory, "llmproxy.json");
+        File.WriteAllText(config, GatewayConfig(root, upstream, store, redisPort, Path.Combine(directory, "data")));
+        return processes.Start(name, "dotnet", [Path.Combine(root, "src/LlmProxy/bin/Release/net10.0/LlmProxy.dll"), "--urls", $"http://127.0.0.1:{port}"],
+            new Dictionary<string, string>
+            {
+                ["LLMPROXY_CONFIG"] = config,
+                // The per-request Information line is a console write; every .NET target logs warnings only.
+                ["Logging__LogLevel__Default"] = "Warning",
+            },
+            workingDirectory: directory);
+    }
+
+    /// <summary>
+    /// Every feature on: tenant key authentication; rate limits on requests, tokens, concurrency and a daily budget
+    /// (high enough never to reject); two deployments behind breakers (the fallback never needed); the response cache;
+    /// usage metering to SQLite with costs from the price table; Prometheus metrics.
+    /// </summary>
+    private static string GatewayConfig(string root, string upstream, string store, int redisPort, string dataDirectory) => JsonSerializer.Serialize(new
+    {
+        LlmProxy = new
+        {
+            Simulator = new { Enabled = false },
+            Tenants = new { bench = new { Keys = new { bench = ApiKeyHasher.Hash(TenantKey) } } },
+            Models = new Dictionary<string, object>
+            {
+                [Model] = new
+                {
+                    Deployments = new Dictionary<string, object>
+                    {
+                        ["primary"] = new { Provider = "openai", BaseUrl = $"{upstream}/v1", Priority = 0 },
+                        ["fallback"] = new { Provider = "openai", BaseUrl = $"{upstream}/v1", Priority = 1 },
+                    },
+                },
+            },
+            // Unique prompts on the miss path fill the memory store; the bound keeps its share of RSS known.
+            Cache = new { Enabled = true, Store = store, Memory = new { MaxBytes = 32 * 1024 * 1024 }, Redis = new { Configuration = $"127.0.0.1:{redisPort}" } },
+            RateLimits = new
+            {
+                Store = "local",
+                Tenants = new { bench = new { RequestsPerMinute = 10_000_000, TokensPerMinute = 2_000_000_000, ConcurrentRequests = 100_000, DailyBudgetUsd = 1_000_000 } },
+            },
+            Metering = new { Store = "sqlite", DataDirectory = dataDirectory, PricingFile = Path.Combine(root, "config/pricing.json") },
+            Metrics = new { Enabled = true },
+        },
+    });
+
+    private static string Report(Settings settings, List<Target> targets, Dictionary<string, TargetResults> results, Checks checks, double redisPeak,
+        HoldResult hold, string loadBefore, string loadAfter)
+    {
+        var s = new StringBuilder();
+        var sim = results["sim"];
+        var yarp = results["yarp"];
+        results.TryGetValue("portkey", out var portkey);
+        var miss = results["miss"];
+        var hit = results["hit-memory"];
+
+        s.AppendLine("## Machine");
+        s.AppendLine();
+        foreach (var line in MachineDescription(loadBefore, loadAfter))
+        {
+            s.AppendLine("- " + line);
+        }
+        s.AppendLine();
+        s.AppendLine("## Load");
+        s.AppendLine();
+        s.AppendLine(Invariant($"- wrk, {settings.Threads} thread(s), closed loop, on loopback: latency at {settings.LatencyConnections} connection(s), throughput at {settings.Connections} connections, {settings.Duration.TotalSeconds:F0} s each, per target per round; {settings.Rounds} interleaved rounds (every target once per round, in table order)."));
+        s.AppendLine(Invariant($"- Upstream: the LlmProxy simulator, {settings.UpstreamLatencyMs} ms before the answer (before the first chunk of a stream), {settings.ChunkDelayMs} ms between streamed chunks; non-streamed bodies ~0.2 KB in, ~0.6 KB out."));
+        s.AppendLine("- Prompts are unique per request (cache misses) except on the cache-hit rows, which repeat one prompt.");
+        s.AppendLine(Invariant($"- Streaming: {settings.StreamConnections} connections of back-to-back streamed requests, {settings.Duration.TotalSeconds:F0} s per target per round."));
+        s.AppendLine("- Each target is a separate process; peak RSS is its VmHWM over the whole run (the simulator's covers the traffic of every target).");
+        s.AppendLine();
+        foreach (var line in checks.Lines)
+        {
+            s.AppendLine("- " + line);
+        }
+        s.AppendLine();
+
+        s.AppendLine("## Non-streamed");
+        s.AppendLine();
+        s.AppendLine(Invariant($"| target | req/s @{settings.Connections} | per round | p50 ms @{settings.LatencyConnections} | p99 ms @{settings.LatencyConnections} | added p50 | added p99 | p99 ms @{settings.Connections} | x YARP | x Portkey | peak RSS MB | errors |"));
+        s.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var target in targets)
+        {
+            var r = results[target.Key];
+            s.AppendLine(Invariant($"| {target.Label} | {r.RequestsPerSecond:F0} | {string.Join(", ", r.RequestsPerSecondByRound.Select(v => v.ToString("F0", CultureInfo.InvariantCulture)))} | {r.Latency.PercentileMs(50):F3} | {r.Latency.PercentileMs(99):F3} | {Added(r.Latency, sim.Latency, 50)} | {Added(r.Latency, sim.Latency, 99)} | {r.LatencyUnderLoad.PercentileMs(99):F2} | {Ratio(r, yarp)} | {Ratio(r, portkey)} | {r.PeakRssMb:F0} | {r.Errors} |"));
+        }
+        s.AppendLine(Invariant($"| redis-server (store of the Redis row) | | | | | | | | | | {redisPeak:F0} | |"));
+        s.AppendLine();
+
+        s.AppendLine("## Streaming");
+        s.AppendLine();
+        s.AppendLine("| target | streams/s | TTFC p50 ms | TTFC p99 ms | added p50 | added p99 | gap p50 ms | gap p99 ms | added gap p50 | added gap p99 | errors |");
+        s.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var target in targets.Where(t => t.Streams))
+        {
+            var r = results[target.Key].Streaming;
+            s.AppendLine(Invariant($"| {target.Label} | {r.Streams / r.Duration.TotalSeconds:F0} | {r.TimeToFirstChunk.PercentileMs(50):F3} | {r.TimeToFirstChunk.PercentileMs(99):F3} | {Added(r.TimeToFirstChunk, sim.Streaming.TimeToFirstChunk, 50)} | {Added(r.TimeToFirstChunk, sim.Streaming.TimeToFirstChunk, 99)} | {r.ChunkGaps.PercentileMs(50):F3} | {r.ChunkGaps.PercentileMs(99):F3} | {Added(r.ChunkGaps, sim.Streaming.ChunkGaps, 50)} | {Added(r.ChunkGaps, sim.Streaming.ChunkGaps, 99)} | {r.Errors} |"));
+        }
+        s.AppendLine();
+        s.AppendLine("TTFC: time from sending the request to the first complete server-sent event. Gap: time between successive events of one response.");
+        s.AppendLine();
+
+        s.AppendLine(Invariant($"## {hold.Requested:N0} concurrent streams (LlmProxy, all features, fresh process, upstream sending one chunk a second)"));
+        s.AppendLine();
+        if (hold.Problem == "skipped")
+        {
+            s.AppendLine("- skipped");
+        }
+        else
+        {
+            s.AppendLine(Invariant($"- streams open (first chunk received): {hold.Opened:N0} of {hold.Requested:N0}{(hold.Problem is null ? "" : $" ({hold.Problem})")}"));
+            s.AppendLine(Invariant($"- gateway RSS: idle after warm-up {hold.IdleRssMb:F0} MB; with the streams open {hold.OpenRssMb:F0} MB (largest of 15 samples over 3 s); peak (VmHWM) {hold.PeakRssMb:F0} MB"));
+        }
+        s.AppendLine();
+
+        s.AppendLine("## Targets (issue 9)");
+        s.AppendLine();
+        s.AppendLine("| target | measured | met |");
+        s.AppendLine("|---|---:|---|");
+        var missOverYarp = miss.RequestsPerSecond / yarp.RequestsPerSecond;
+        s.AppendLine(Invariant($"| all-features throughput >= 0.8x bare YARP | {missOverYarp:F2}x | {Met(missOverYarp >= 0.8)} |"));
+        if (portkey is not null)
+        {
+            var missOverPortkey = miss.RequestsPerSecond / portkey.RequestsPerSecond;
+            s.AppendLine(Invariant($"| all-features throughput >= 5x Portkey | {missOverPortkey:F2}x | {Met(missOverPortkey >= 5)} |"));
+        }
+        var addedP99 = miss.Latency.PercentileMs(99) - sim.Latency.PercentileMs(99);
+        s.AppendLine(Invariant($"| p99 added <= 1 ms (all features, miss, @{settings.LatencyConnections}) | {addedP99:F3} ms | {Met(addedP99 <= 1)} |"));
+        var hitP99 = hit.Latency.PercentileMs(99);
+        s.AppendLine(Invariant($"| cache-hit p99 <= 0.5 ms (memory store, client-observed @{settings.LatencyConnections}) | {hitP99:F3} ms | {Met(hitP99 <= 0.5)} |"));
+        var ttftP50 = miss.Streaming.TimeToFirstChunk.PercentileMs(50) - sim.Streaming.TimeToFirstChunk.PercentileMs(50);
+        var ttftP99 = miss.Streaming.TimeToFirstChunk.PercentileMs(99) - sim.Streaming.TimeToFirstChunk.PercentileMs(99);
+        s.AppendLine(Invariant($"| TTFT added <= 0.2 ms (p50 / p99) | {ttftP50:F3} / {ttftP99:F3} ms | {Met(ttftP50 <= 0.2)} / {Met(ttftP99 <= 0.2)} |"));
+        if (hold.Problem != "skipped")
+        {
+            s.AppendLine(Invariant($"| RSS <= 150 MB with {hold.Requested:N0} concurrent streams | {hold.OpenRssMb:F0} MB ({hold.Opened:N0} open) | {Met(hold.OpenRssMb <= 150 && hold.Opened == hold.Requested)} |"));
+        }
+        return s.ToString();
+    }
+
+    private static string Met(bool met) => met ? "yes" : "no";
+
+    private static string Added(LatencyHistogram value, LatencyHistogram floor, double percent) =>
+        (value.PercentileMs(percent) - floor.PercentileMs(percent)).ToString("+0.000;-0.000;0.000", CultureInfo.InvariantCulture);
+
+    private static string Ratio(TargetResults value, TargetResults? baseline) =>
+        baseline is null ? "-" : (value.RequestsPerSecond / baseline.RequestsPerSecond).ToString("F2", CultureInfo.InvariantCulture);
+
+    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+
+    private static IEnumerable<string> MachineDescription(string loadBefore, string loadAfter)
+    {
+        var cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown";
+        var memory = File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemTotal:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
+        var os = File.Exists("/etc/os-release")
+            ? File.ReadLines("/etc/os-release").FirstOrDefault(l => l.StartsWith("PRETTY_NAME=", StringComparison.Ordinal))?[12..].Trim('"') ?? "Linux"
+            : RuntimeInformation.OSDescription;
+        yield return $"CPU: {Environment.ProcessorCount} logical cores, {cpu}";
+        yield return Invariant($"Memory: {long.Parse(memory, CultureInfo.InvariantCulture) / 1024.0 / 1024:F1} GiB");
+        yield return $"OS: {os}, kernel {File.ReadAllText("/proc/sys/kernel/osrelease").Trim()}";
+        yield return $"Runtime: {RuntimeInformation.FrameworkDescription} (server GC for the simulator, YARP and LlmProxy); node {Tool("node", "--version")}; {Tool("wrk", "-v").Split(" Copyright")[0]}; {Tool("redis-server", "--version").Split(" sha=")[0]}";
+        yield return $"Load average (1, 5, 15 min) before: {loadBefore}; after: {loadAfter}";
+    }
+
+    private static string Tool(string file, string argument)
+    {
+        try
+        {
+            using var process = Process.Start(new ProcessStartInfo(file, [argument]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+            var output = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
+            process.WaitForExit();
+            return output.Split('\n', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault()?.Trim() ?? "";
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return $"{file} missing";
+        }
+    }
+
+    private static string LoadAverage() => string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
+
+    private static void Progress(string line) => Console.Error.WriteLine($"[{DateTime.Now:HH:mm:ss}] {line}");
+
+    private static string SimulatorDll(string root) => Path.Combine(root, "src/LlmProxy.Simulator/bin/Release/net10.0/LlmProxy.Simulator.dll");
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "LlmProxy.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+        throw new InvalidOperationException("repository root not found");
+    }
+
+    private sealed class Settings(string[] args)
+    {
+        public string[] Arguments { get; } = args;
+        public TimeSpan Duration { get; } = Options.ReadDuration(args, "--duration", TimeSpan.FromSeconds(6));
+        public int Connections { get; } = Options.ReadInt(args, "--connections", 32);
+        public int Rounds { get; } = Options.ReadInt(args, "--rounds", 2);
+        public int LatencyConnections { get; } = Options.ReadInt(args, "--latency-connections", 1);
+        public int StreamConnections { get; } = Options.ReadInt(args, "--stream-connections", 8);
+        public int HoldStreams { get; } = Options.ReadInt(args, "--hold-streams", 1000);
+        public int UpstreamLatencyMs { get; } = Options.ReadInt(args, "--upstream-latency-ms", 1);
+        public int ChunkDelayMs { get; } = Options.ReadInt(args, "--chunk-delay-ms", 1);
+        public int Threads { get; } = Options.ReadInt(args, "--threads", 1);
+        public bool Portkey { get; } = !Options.Has(args, "--no-portkey");
+        public bool Save { get; } = Options.Has(args, "--save");
+    }
+}
