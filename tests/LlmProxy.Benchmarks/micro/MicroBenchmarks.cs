@@ -1,0 +1,25 @@
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+
+namespace LlmProxy.Benchmarks.Micro;
+
+/// <summary>
+/// BenchmarkDotNet over the gateway's per-request hot paths, with allocations per operation (MemoryDiagnoser).
+/// Runs in process (no generated project to build) with the short job: a quick read of time and bytes, not a
+/// publication-grade figure. Other BenchmarkDotNet arguments pass through (<c>--job medium --inProcess</c>, <c>--filter</c>).
+/// </summary>
+internal static class MicroBenchmarks
+{
+    public static int Run(string[] args)
+    {
+        var config = DefaultConfig.Instance.WithOptions(ConfigOptions.DisableOptimizationsValidator);
+        if (!args.Any(a => a is "--job" or "-j"))
+        {
+            config = config.AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance));
+        }
+        BenchmarkSwitcher.FromAssembly(typeof(MicroBenchmarks).Assembly).Run(args, config);
+        return 0;
+    }
+}
