@@ -4,6 +4,7 @@ using LlmProxy.OpenAi;
 using LlmProxy.Providers;
 using LlmProxy.Providers.OpenAi;
 using LlmProxy.Routing;
+using Microsoft.AspNetCore.Http;
 
 namespace LlmProxy.Benchmarks.Micro;
 
@@ -15,6 +16,8 @@ public class RequestPathBenchmarks
     private ChatRequest _typical = null!;
     private Deployment _deployment = null!;
     private OpenAiTranslator _translator = null!;
+    private DefaultHttpContext _http = null!;
+    private MemoryStream _body = null!;
 
     [GlobalSetup]
     public void Setup()
@@ -23,6 +26,18 @@ public class RequestPathBenchmarks
         _typical = HotPathData.Parse(HotPathData.TypicalRequest);
         _deployment = HotPathData.OpenAiDeployment();
         _translator = new OpenAiTranslator(_small, _deployment);
+        _body = new MemoryStream(HotPathData.TypicalRequest, writable: false);
+        _http = new DefaultHttpContext();
+        _http.Request.Body = _body;
+        _http.Request.ContentLength = HotPathData.TypicalRequest.Length;
+    }
+
+    [Benchmark(Description = "read request body (2 KB, Content-Length)")]
+    public async Task<int> ReadBody()
+    {
+        _body.Position = 0;
+        var (body, _) = await RequestBodyReader.ReadAsync(_http, 10 * 1024 * 1024);
+        return body.Length;
     }
 
     [Benchmark(Description = "parse+validate, small request (0.1 KB)")]
