@@ -14,7 +14,10 @@ internal static class MicroBenchmarks
 {
     public static int Run(string[] args)
     {
-        var config = DefaultConfig.Instance.WithOptions(ConfigOptions.DisableOptimizationsValidator);
+        // Reports go under bin/, not into whatever directory the command was started from.
+        var config = DefaultConfig.Instance
+            .WithOptions(ConfigOptions.DisableOptimizationsValidator)
+            .WithArtifactsPath(Path.Combine(AppContext.BaseDirectory, "BenchmarkDotNet.Artifacts"));
         if (!args.Any(a => a is "--job" or "-j"))
         {
             config = config.AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance));

@@ -72,11 +72,21 @@ internal static class OverheadBenchmark
         var redis = processes.Start("redis", "redis-server", ["--port", $"{redisPort}", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
 
         var gatewayPort = ChildProcesses.FreePort();
-        var gateway = StartGateway(processes, root, work, "gateway-miss", gatewayPort, simulatorUrl, store: "memory", redisPort);
+        var gateway = StartGateway(processes, root, work, "gateway-miss", gatewayPort, simulatorUrl, store: "memory", redisPort, env: settings.GatewayEnvironment);
         var memoryHitPort = ChildProcesses.FreePort();
-        var memoryHit = StartGateway(processes, root, work, "gateway-hit-memory", memoryHitPort, simulatorUrl, store: "memory", redisPort);
+        var memoryHit = StartGateway(processes, root, work, "gateway-hit-memory", memoryHitPort, simulatorUrl, store: "memory", redisPort, env: settings.GatewayEnvironment);
         var redisHitPort = ChildProcesses.FreePort();
-        var redisHit = StartGateway(processes, root, work, "gateway-hit-redis", redisHitPort, simulatorUrl, store: "redis", redisPort);
+        var redisHit = StartGateway(processes, root, work, "gateway-hit-redis", redisHitPort, simulatorUrl, store: "redis", redisPort, env: settings.GatewayEnvironment);
+
+        // Optional: another build of the gateway (e.g. before a change), measured in the same rounds as this one.
+        Process? compareMiss = null, compareHit = null;
+        var compareMissPort = ChildProcesses.FreePort();
+        var compareHitPort = ChildProcesses.FreePort();
+        if (settings.CompareGateway is { } compareDll)
+        {
+            compareMiss = StartGateway(processes, root, work, "compare-miss", compareMissPort, simulatorUrl, store: "memory", redisPort, compareDll);
+            compareHit = StartGateway(processes, root, work, "compare-hit-memory", compareHitPort, simulatorUrl, store: "memory", redisPort, compareDll);
+        }
 
         Process? portkey = null;
         var portkeyPort = ChildProcesses.FreePort();
@@ -96,6 +106,11 @@ internal static class OverheadBenchmark
         if (portkey is not null)
         {
             ready.Add(("portkey", portkey, portkeyPort));
+        }
+        if (compareMiss is not null && compareHit is not null)
+        {
+            ready.Add(("compare-miss", compareMiss, compareMissPort));
+            ready.Add(("compare-hit-memory", compareHit, compareHitPort));
         }
         foreach (var (name, process, port) in ready)
         {
@@ -120,6 +135,11 @@ internal static class OverheadBenchmark
             new("hit-memory", "4 LlmProxy, cache hit, memory store", $"http://127.0.0.1:{memoryHitPort}/v1/chat/completions", "same", gatewayHeaders, memoryHit, "gateway-hit-memory", Streams: false),
             new("hit-redis", "4 LlmProxy, cache hit, Redis store", $"http://127.0.0.1:{redisHitPort}/v1/chat/completions", "same", gatewayHeaders, redisHit, "gateway-hit-redis", Streams: false),
         };
+        if (compareMiss is not null && compareHit is not null)
+        {
+            targets.Add(new("compare-miss", "3' comparison build, all features, cache miss", $"http://127.0.0.1:{compareMissPort}/v1/chat/completions", "unique", gatewayHeaders, compareMiss, "compare-miss", Streams: false));
+            targets.Add(new("compare-hit-memory", "4' comparison build, cache hit, memory store", $"http://127.0.0.1:{compareHitPort}/v1/chat/completions", "same", gatewayHeaders, compareHit, "compare-hit-memory", Streams: false));
+        }
         if (portkey is not null)
         {
             targets.Add(new("portkey", $"6 Portkey {PortkeyVersion} (node)", $"http://127.0.0.1:{portkeyPort}/v1/chat/completions", "unique", portkeyHeaders, portkey, "portkey", Streams: true));
@@ -140,13 +160,14 @@ internal static class OverheadBenchmark
             return 1;
         }
 
-        // --- Warm-up (JIT, connection pools, the hit entries), not measured.
+        // --- Warm-up, not measured: connection pools, and above all the JIT. A gateway runs much more code per request
+        // than the simulator or YARP, and tiered compilation takes seconds under load to reach its final code.
         var wrk = new WrkRunner(Path.Combine(root, "tests/LlmProxy.Benchmarks/overhead/chat.lua"), settings.Threads);
         using var streamClient = StreamingProbe.CreateClient(settings.StreamConnections);
         foreach (var target in targets)
         {
             Progress($"warm-up {target.Label}");
-            await wrk.RunAsync(target.Url, settings.Connections, TimeSpan.FromSeconds(2), Model, target.Mode, target.Headers, cancellationToken);
+            await wrk.RunAsync(target.Url, settings.Connections, settings.Warmup, Model, target.Mode, target.Headers, cancellationToken);
             if (target.Streams)
             {
                 await StreamingProbe.MeasureAsync(streamClient, target.Url, Model, target.Headers, settings.StreamConnections, TimeSpan.FromSeconds(1), cancellationToken);
@@ -183,10 +204,10 @@ internal static class OverheadBenchmark
         processes.Stop(redis);
 
         // --- 1,000 streams held open through a fresh gateway in front of a slow simulator.
-        var hold = await HoldStreamsAsync(settings, root, work, processes, cancellationToken);
+        var (hold, yarpHold) = await HoldStreamsAsync(settings, root, work, processes, cancellationToken);
         var loadAfter = LoadAverage();
 
-        var report = Report(settings, targets, results, checks, redisPeak, hold, loadBefore, loadAfter);
+        var report = Report(settings, targets, results, checks, redisPeak, hold, yarpHold, loadBefore, loadAfter);
         Console.WriteLine();
         Console.Write(report);
         if (settings.Save)
@@ -291,67 +312,97 @@ internal static class OverheadBenchmark
         return json.RootElement.GetProperty("count").GetInt64();
     }
 
-    private sealed record HoldResult(int Requested, int Opened, double IdleRssMb, double OpenRssMb, double PeakRssMb, string? Problem);
+    private sealed record HoldResult(int Requested, int Opened, double IdleRssMb, double OpenRssMb, double PeakRssMb, string? Problem)
+    {
+        public static HoldResult Skipped(int requested, string why) => new(requested, 0, double.NaN, double.NaN, double.NaN, why);
+    }
 
-    private static async Task<HoldResult> HoldStreamsAsync(Settings settings, string root, string work, ChildProcesses processes, CancellationToken cancellationToken)
+    /// <summary>
+    /// Holds <see cref="Settings.HoldStreams"/> streams open through a fresh LlmProxy (every feature on), then through a
+    /// fresh bare YARP, both in front of a simulator that sends one chunk a second, and reads each one's RSS while all
+    /// its streams are open. YARP's figure is what the architecture (Kestrel, YARP, SocketsHttpHandler) costs by itself.
+    /// </summary>
+    private static async Task<(HoldResult Gateway, HoldResult Yarp)> HoldStreamsAsync(Settings settings, string root, string work, ChildProcesses processes,
+        CancellationToken cancellationToken)
     {
         if (settings.HoldStreams <= 0)
         {
-            return new HoldResult(0, 0, double.NaN, double.NaN, double.NaN, "skipped");
+            return (HoldResult.Skipped(0, "skipped"), HoldResult.Skipped(0, "skipped"));
         }
-        Progress($"holding {settings.HoldStreams} streams open through a fresh gateway");
         var slowPort = ChildProcesses.FreePort();
         var slowUrl = $"http://127.0.0.1:{slowPort}";
         // One event a second: a stream of the hold prompt lasts about a minute, far longer than the measurement.
         var slow = processes.Start("slow-simulator", "dotnet", [SimulatorDll(root), "--urls", slowUrl, "--chunk-delay-ms", "1000"]);
-        var port = ChildProcesses.FreePort();
-        var gateway = StartGateway(processes, root, work, "gateway-hold", port, slowUrl, store: "memory", redisPort: 0);
         try
         {
             await ChildProcesses.WaitForPortAsync(slow, slowPort, TimeSpan.FromSeconds(90), cancellationToken);
-            await ChildProcesses.WaitForPortAsync(gateway, port, TimeSpan.FromSeconds(90), cancellationToken);
+            Progress($"holding {settings.HoldStreams} streams open through a fresh gateway");
+            var gatewayPort = ChildProcesses.FreePort();
+            var gateway = StartGateway(processes, root, work, "gateway-hold", gatewayPort, slowUrl, store: "memory", redisPort: 0, env: settings.GatewayEnvironment);
+            var gatewayResult = await HoldThroughAsync(settings, processes, gateway, gatewayPort, [$"Authorization: Bearer {TenantKey}"], cancellationToken);
+            Progress($"holding {settings.HoldStreams} streams open through a fresh bare YARP");
+            var yarpPort = ChildProcesses.FreePort();
+            var yarp = processes.Start("yarp-hold", "dotnet", [typeof(OverheadBenchmark).Assembly.Location, "yarp", "--urls", $"http://127.0.0.1:{yarpPort}", "--upstream", slowUrl + "/"]);
+            var yarpResult = await HoldThroughAsync(settings, processes, yarp, yarpPort, [], cancellationToken);
+            return (gatewayResult, yarpResult);
         }
         catch (Exception ex) when (ex is TimeoutException or InvalidOperationException)
         {
-            return new HoldResult(settings.HoldStreams, 0, double.NaN, double.NaN, double.NaN, $"gateway did not start: {ex.Message}");
+            return (HoldResult.Skipped(settings.HoldStreams, $"did not start: {ex.Message}"), HoldResult.Skipped(settings.HoldStreams, "not run"));
         }
-        var url = $"http://127.0.0.1:{port}/v1/chat/completions";
-        var headers = new[] { $"Authorization: Bearer {TenantKey}" };
-        using (var client = new HttpClient())
+        finally
         {
-            // A few requests first, so the idle figure is of a gateway that has served (JIT done, pools created).
-            for (var i = 0; i < 20; i++)
-            {
-                using var request = StreamingProbe.Request(url, Encoding.UTF8.GetBytes($$"""{"model":"{{Model}}","messages":[{"role":"user","content":"warm {{i}}"}]}"""), headers);
-                using var response = await client.SendAsync(request, cancellationToken);
-            }
+            processes.Stop(slow);
         }
-        await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
-        var idle = ChildProcesses.MemoryMegabytes(gateway, "VmRSS");
-
-        using var release = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var (opened, finished) = await StreamingProbe.HoldAsync(url, Model, headers, settings.HoldStreams, TimeSpan.FromSeconds(60), release.Token);
-        var open = 0.0;
-        for (var i = 0; i < 15; i++)
-        {
-            open = Math.Max(open, ChildProcesses.MemoryMegabytes(gateway, "VmRSS"));
-            await Task.Delay(200, cancellationToken);
-        }
-        var peak = ChildProcesses.MemoryMegabytes(gateway, "VmHWM");
-        await release.CancelAsync();
-        await Task.WhenAny(finished, Task.Delay(TimeSpan.FromSeconds(20), CancellationToken.None));
-        processes.Stop(gateway);
-        processes.Stop(slow);
-        return new HoldResult(settings.HoldStreams, opened, idle, open, peak, opened < settings.HoldStreams ? $"only {opened} streams got their first event within 60 s" : null);
     }
 
-    private static Process StartGateway(ChildProcesses processes, string root, string work, string name, int port, string upstream, string store, int redisPort)
+    private static async Task<HoldResult> HoldThroughAsync(Settings settings, ChildProcesses processes, Process target, int port, string[] headers,
+        CancellationToken cancellationToken)
+    {
+        try
+        {
+            await ChildProcesses.WaitForPortAsync(target, port, TimeSpan.FromSeconds(90), cancellationToken);
+            var url = $"http://127.0.0.1:{port}/v1/chat/completions";
+            using (var client = new HttpClient())
+            {
+                // A few requests first, so the idle figure is of a process that has served (JIT done, pools created).
+                for (var i = 0; i < 20; i++)
+                {
+                    using var request = StreamingProbe.Request(url, Encoding.UTF8.GetBytes($$"""{"model":"{{Model}}","messages":[{"role":"user","content":"warm {{i}}"}]}"""), headers);
+                    using var response = await client.SendAsync(request, cancellationToken);
+                }
+            }
+            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+            var idle = ChildProcesses.MemoryMegabytes(target, "VmRSS");
+
+            using var release = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var (opened, finished) = await StreamingProbe.HoldAsync(url, Model, headers, settings.HoldStreams, TimeSpan.FromSeconds(60), release.Token);
+            var open = 0.0;
+            for (var i = 0; i < 15; i++)
+            {
+                open = Math.Max(open, ChildProcesses.MemoryMegabytes(target, "VmRSS"));
+                await Task.Delay(200, cancellationToken);
+            }
+            var peak = ChildProcesses.MemoryMegabytes(target, "VmHWM");
+            await release.CancelAsync();
+            await Task.WhenAny(finished, Task.Delay(TimeSpan.FromSeconds(20), CancellationToken.None));
+            return new HoldResult(settings.HoldStreams, opened, idle, open, peak,
+                opened < settings.HoldStreams ? $"only {opened} streams got their first event within 60 s" : null);
+        }
+        finally
+        {
+            processes.Stop(target);
+        }
+    }
+
+    private static Process StartGateway(ChildProcesses processes, string root, string work, string name, int port, string upstream, string store, int redisPort,
+        string? gatewayDll = null, IReadOnlyDictionary<string, string>? env = null)
     {
         var directory = Directory.CreateDirectory(Path.Combine(work, name)).FullName;
         var config = Path.Combine(directory, "llmproxy.json");
         File.WriteAllText(config, GatewayConfig(root, upstream, store, redisPort, Path.Combine(directory, "data")));
-        return processes.Start(name, "dotnet", [Path.Combine(root, "src/LlmProxy/bin/Release/net10.0/LlmProxy.dll"), "--urls", $"http://127.0.0.1:{port}"],
-            new Dictionary<string, string>
+        return processes.Start(name, "dotnet", [gatewayDll ?? Path.Combine(root, "src/LlmProxy/bin/Release/net10.0/LlmProxy.dll"), "--urls", $"http://127.0.0.1:{port}"],
+            new Dictionary<string, string>(env ?? new Dictionary<string, string>())
             {
                 ["LLMPROXY_CONFIG"] = config,
                 // The per-request Information line is a console write; every .NET target logs warnings only.
@@ -395,7 +446,7 @@ internal static class OverheadBenchmark
     });
 
     private static string Report(Settings settings, List<Target> targets, Dictionary<string, TargetResults> results, Checks checks, double redisPeak,
-        HoldResult hold, string loadBefore, string loadAfter)
+        HoldResult hold, HoldResult yarpHold, string loadBefore, string loadAfter)
     {
         var s = new StringBuilder();
         var sim = results["sim"];
@@ -416,6 +467,15 @@ internal static class OverheadBenchmark
         s.AppendLine(Invariant($"- wrk, {settings.Threads} thread(s), closed loop, on loopback: latency at {settings.LatencyConnections} connection(s), throughput at {settings.Connections} connections, {settings.Duration.TotalSeconds:F0} s each, per target per round; {settings.Rounds} interleaved rounds (every target once per round, in table order)."));
         s.AppendLine(Invariant($"- Upstream: the LlmProxy simulator, {settings.UpstreamLatencyMs} ms before the answer (before the first chunk of a stream), {settings.ChunkDelayMs} ms between streamed chunks; non-streamed bodies ~0.2 KB in, ~0.6 KB out."));
         s.AppendLine("- Prompts are unique per request (cache misses) except on the cache-hit rows, which repeat one prompt.");
+        s.AppendLine(Invariant($"- Warm-up before the rounds, not measured: {settings.Warmup.TotalSeconds:F0} s per target at {settings.Connections} connections."));
+        if (settings.GatewayEnvironment.Count > 0)
+        {
+            s.AppendLine($"- This build's LlmProxy processes ran with {string.Join(", ", settings.GatewayEnvironment.Select(e => $"{e.Key}={e.Value}"))}.");
+        }
+        if (settings.CompareGateway is { } compare)
+        {
+            s.AppendLine($"- Rows marked ' run a comparison build of the gateway ({settings.CompareLabel ?? Path.GetFileName(compare)}) with the same configuration, in the same rounds.");
+        }
         s.AppendLine(Invariant($"- Streaming: {settings.StreamConnections} connections of back-to-back streamed requests, {settings.Duration.TotalSeconds:F0} s per target per round."));
         s.AppendLine("- Each target is a separate process; peak RSS is its VmHWM over the whole run (the simulator's covers the traffic of every target).");
         s.AppendLine();
@@ -450,7 +510,7 @@ internal static class OverheadBenchmark
         s.AppendLine("TTFC: time from sending the request to the first complete server-sent event. Gap: time between successive events of one response.");
         s.AppendLine();
 
-        s.AppendLine(Invariant($"## {hold.Requested:N0} concurrent streams (LlmProxy, all features, fresh process, upstream sending one chunk a second)"));
+        s.AppendLine(Invariant($"## {hold.Requested:N0} concurrent streams (fresh processes, upstream sending one chunk a second)"));
         s.AppendLine();
         if (hold.Problem == "skipped")
         {
@@ -458,12 +518,18 @@ internal static class OverheadBenchmark
         }
         else
         {
-            s.AppendLine(Invariant($"- streams open (first chunk received): {hold.Opened:N0} of {hold.Requested:N0}{(hold.Problem is null ? "" : $" ({hold.Problem})")}"));
-            s.AppendLine(Invariant($"- gateway RSS: idle after warm-up {hold.IdleRssMb:F0} MB; with the streams open {hold.OpenRssMb:F0} MB (largest of 15 samples over 3 s); peak (VmHWM) {hold.PeakRssMb:F0} MB"));
+            s.AppendLine("| process | streams open | RSS idle MB | RSS, streams open MB | per stream KB | peak RSS MB |");
+            s.AppendLine("|---|---:|---:|---:|---:|---:|");
+            foreach (var (label, r) in new[] { ("LlmProxy, all features", hold), ("bare YARP 2.1.0", yarpHold) })
+            {
+                s.AppendLine(Invariant($"| {label} | {r.Opened:N0} of {r.Requested:N0}{(r.Problem is null ? "" : $" ({r.Problem})")} | {r.IdleRssMb:F0} | {r.OpenRssMb:F0} | {(r.OpenRssMb - r.IdleRssMb) * 1024 / Math.Max(1, r.Opened):F0} | {r.PeakRssMb:F0} |"));
+            }
+            s.AppendLine();
+            s.AppendLine("RSS with the streams open is the largest of 15 samples over 3 s, once every stream has received its first chunk.");
         }
         s.AppendLine();
 
-        s.AppendLine("## Targets (issue 9)");
+        s.AppendLine("## Performance targets");
         s.AppendLine();
         s.AppendLine("| target | measured | met |");
         s.AppendLine("|---|---:|---|");
@@ -484,6 +550,11 @@ internal static class OverheadBenchmark
         if (hold.Problem != "skipped")
         {
             s.AppendLine(Invariant($"| RSS <= 150 MB with {hold.Requested:N0} concurrent streams | {hold.OpenRssMb:F0} MB ({hold.Opened:N0} open) | {Met(hold.OpenRssMb <= 150 && hold.Opened == hold.Requested)} |"));
+        }
+        if (results.TryGetValue("compare-miss", out var compareMiss) && results.TryGetValue("compare-hit-memory", out var compareHit))
+        {
+            s.AppendLine();
+            s.AppendLine(Invariant($"This build against the comparison build, same rounds: cache-miss throughput {miss.RequestsPerSecond / compareMiss.RequestsPerSecond:F2}x, p99 @{settings.LatencyConnections} {miss.Latency.PercentileMs(99):F3} vs {compareMiss.Latency.PercentileMs(99):F3} ms; cache-hit throughput {hit.RequestsPerSecond / compareHit.RequestsPerSecond:F2}x, p99 {hitP99:F3} vs {compareHit.Latency.PercentileMs(99):F3} ms; peak RSS miss {miss.PeakRssMb:F0} vs {compareMiss.PeakRssMb:F0} MB."));
         }
         return s.ToString();
     }
@@ -557,6 +628,16 @@ internal static class OverheadBenchmark
         public int UpstreamLatencyMs { get; } = Options.ReadInt(args, "--upstream-latency-ms", 1);
         public int ChunkDelayMs { get; } = Options.ReadInt(args, "--chunk-delay-ms", 1);
         public int Threads { get; } = Options.ReadInt(args, "--threads", 1);
+        public TimeSpan Warmup { get; } = Options.ReadDuration(args, "--warmup", TimeSpan.FromSeconds(5));
+        public string? CompareGateway { get; } = Options.Read(args, "--compare-gateway") is { } path ? Path.GetFullPath(path) : null;
+        public string? CompareLabel { get; } = Options.Read(args, "--compare-label");
+
+        /// <summary>Environment for this build's gateway processes, from repeated <c>--gateway-env NAME=VALUE</c> (e.g. GC settings).</summary>
+        public IReadOnlyDictionary<string, string> GatewayEnvironment { get; } = args
+            .Select((a, i) => a == "--gateway-env" && i + 1 < args.Length ? args[i + 1] : null)
+            .OfType<string>()
+            .Where(v => v.Contains('=', StringComparison.Ordinal))
+            .ToDictionary(v => v[..v.IndexOf('=', StringComparison.Ordinal)], v => v[(v.IndexOf('=', StringComparison.Ordinal) + 1)..]);
         public bool Portkey { get; } = !Options.Has(args, "--no-portkey");
         public bool Save { get; } = Options.Has(args, "--save");
     }

@@ -2,7 +2,7 @@
 # Gateway overhead benchmark: the same bounded load, on loopback, through the simulator directly (the floor), a bare
 # YARP pass-through, LlmProxy with every feature on (cache miss; cache hit with the memory and the Redis store;
 # streaming) and the Portkey gateway, each a process of its own, in interleaved rounds. Prints the machine, one table
-# per kind of load, 1,000 concurrent streams' RSS, and where the issue's targets stand. Figures only: never pass/fail.
+# per kind of load, 1,000 concurrent streams' RSS, and where the performance targets stand. Figures only: never pass/fail.
 #
 # Usage: bash tests/LlmProxy.Benchmarks/overhead/run.sh [--duration 6s] [--connections 32] [--rounds 2]
 #          [--latency-connections 1] [--stream-connections 8] [--hold-streams 1000] [--upstream-latency-ms 1]
