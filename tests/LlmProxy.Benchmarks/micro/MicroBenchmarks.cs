@@ -22,6 +22,10 @@ internal static class MicroBenchmarks
         {
             config = config.AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance));
         }
+        if (!args.Any(a => a is "--filter" or "-f" or "--list"))
+        {
+            args = [.. args, "--filter", "*"]; // all of them, rather than an interactive prompt
+        }
         BenchmarkSwitcher.FromAssembly(typeof(MicroBenchmarks).Assembly).Run(args, config);
         return 0;
     }

@@ -18,20 +18,36 @@ internal static class BareYarpHost
     {
         var urls = Options.Read(args, "--urls") ?? throw new ArgumentException("--urls is required");
         var upstream = Options.Read(args, "--upstream") ?? throw new ArgumentException("--upstream is required");
+        // Optional second upstream under /stream/ (the prefix is removed), for the streaming runs.
+        var streamUpstream = Options.Read(args, "--stream-upstream");
 
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.WebHost.UseUrls(urls);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Services.AddReverseProxy().LoadFromMemory(
-            [new RouteConfig { RouteId = "all", ClusterId = "upstream", Match = new RouteMatch { Path = "{**catch-all}" } }],
-            [new ClusterConfig
+        var routes = new List<RouteConfig> { new() { RouteId = "all", ClusterId = "upstream", Match = new RouteMatch { Path = "{**catch-all}" } } };
+        var clusters = new List<ClusterConfig> { Cluster("upstream", upstream) };
+        if (streamUpstream is not null)
+        {
+            routes.Add(new RouteConfig
             {
-                ClusterId = "upstream",
-                Destinations = new Dictionary<string, DestinationConfig> { ["simulator"] = new() { Address = upstream } },
-            }]);
+                RouteId = "stream",
+                ClusterId = "stream",
+                Order = -1,
+                Match = new RouteMatch { Path = "/stream/{**rest}" },
+                Transforms = [new Dictionary<string, string> { ["PathRemovePrefix"] = "/stream" }],
+            });
+            clusters.Add(Cluster("stream", streamUpstream));
+        }
+        builder.Services.AddReverseProxy().LoadFromMemory(routes, clusters);
         var app = builder.Build();
         app.MapReverseProxy();
         await app.RunAsync();
         return 0;
     }
+
+    private static ClusterConfig Cluster(string id, string address) => new()
+    {
+        ClusterId = id,
+        Destinations = new Dictionary<string, DestinationConfig> { ["simulator"] = new() { Address = address } },
+    };
 }

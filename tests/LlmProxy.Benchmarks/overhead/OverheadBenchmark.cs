@@ -21,6 +21,7 @@ internal static class OverheadBenchmark
 {
     private const string TenantKey = "sk-overhead-benchmark-0123456789";
     private const string Model = "gpt-4o-mini";
+    private const string StreamModel = "gpt-4o-mini-stream";
     private const string PortkeyVersion = "1.15.2";
 
     public static async Task<int> RunAsync(string[] args)
@@ -65,18 +66,27 @@ internal static class OverheadBenchmark
         var simulator = processes.Start("simulator", "dotnet",
             [SimulatorDll(root), "--urls", simulatorUrl, "--latency-ms", $"{settings.UpstreamLatencyMs}", "--chunk-delay-ms", $"{settings.ChunkDelayMs}"]);
 
+        // A second simulator with no delay before its answer or first chunk: the floor of the cache-hit rows, and the
+        // upstream of the streaming runs, so that time to first chunk is not quantized by the machine's timer (a
+        // 1 ms delay can take several ms where the kernel's tick is coarse).
+        var instantPort = ChildProcesses.FreePort();
+        var instantUrl = $"http://127.0.0.1:{instantPort}";
+        var instant = processes.Start("instant-simulator", "dotnet",
+            [SimulatorDll(root), "--urls", instantUrl, "--latency-ms", "0", "--chunk-delay-ms", $"{settings.ChunkDelayMs}"]);
+
         var yarpPort = ChildProcesses.FreePort();
-        var yarp = processes.Start("yarp", "dotnet", [typeof(OverheadBenchmark).Assembly.Location, "yarp", "--urls", $"http://127.0.0.1:{yarpPort}", "--upstream", simulatorUrl + "/"]);
+        var yarp = processes.Start("yarp", "dotnet", [typeof(OverheadBenchmark).Assembly.Location, "yarp", "--urls", $"http://127.0.0.1:{yarpPort}",
+            "--upstream", simulatorUrl + "/", "--stream-upstream", instantUrl + "/"]);
 
         var redisPort = ChildProcesses.FreePort();
         var redis = processes.Start("redis", "redis-server", ["--port", $"{redisPort}", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
 
         var gatewayPort = ChildProcesses.FreePort();
-        var gateway = StartGateway(processes, root, work, "gateway-miss", gatewayPort, simulatorUrl, store: "memory", redisPort, env: settings.GatewayEnvironment);
+        var gateway = StartGateway(processes, root, work, "gateway-miss", gatewayPort, simulatorUrl, instantUrl, store: "memory", redisPort, env: settings.GatewayEnvironment);
         var memoryHitPort = ChildProcesses.FreePort();
-        var memoryHit = StartGateway(processes, root, work, "gateway-hit-memory", memoryHitPort, simulatorUrl, store: "memory", redisPort, env: settings.GatewayEnvironment);
+        var memoryHit = StartGateway(processes, root, work, "gateway-hit-memory", memoryHitPort, simulatorUrl, instantUrl, store: "memory", redisPort, env: settings.GatewayEnvironment);
         var redisHitPort = ChildProcesses.FreePort();
-        var redisHit = StartGateway(processes, root, work, "gateway-hit-redis", redisHitPort, simulatorUrl, store: "redis", redisPort, env: settings.GatewayEnvironment);
+        var redisHit = StartGateway(processes, root, work, "gateway-hit-redis", redisHitPort, simulatorUrl, instantUrl, store: "redis", redisPort, env: settings.GatewayEnvironment);
 
         // Optional: another build of the gateway (e.g. before a change), measured in the same rounds as this one.
         Process? compareMiss = null, compareHit = null;
@@ -84,8 +94,8 @@ internal static class OverheadBenchmark
         var compareHitPort = ChildProcesses.FreePort();
         if (settings.CompareGateway is { } compareDll)
         {
-            compareMiss = StartGateway(processes, root, work, "compare-miss", compareMissPort, simulatorUrl, store: "memory", redisPort, compareDll);
-            compareHit = StartGateway(processes, root, work, "compare-hit-memory", compareHitPort, simulatorUrl, store: "memory", redisPort, compareDll);
+            compareMiss = StartGateway(processes, root, work, "compare-miss", compareMissPort, simulatorUrl, instantUrl, store: "memory", redisPort, compareDll);
+            compareHit = StartGateway(processes, root, work, "compare-hit-memory", compareHitPort, simulatorUrl, instantUrl, store: "memory", redisPort, compareDll);
         }
 
         Process? portkey = null;
@@ -100,7 +110,7 @@ internal static class OverheadBenchmark
 
         var ready = new List<(string Name, Process Process, int Port)>
         {
-            ("simulator", simulator, simulatorPort), ("yarp", yarp, yarpPort), ("redis", redis, redisPort),
+            ("simulator", simulator, simulatorPort), ("instant-simulator", instant, instantPort), ("yarp", yarp, yarpPort), ("redis", redis, redisPort),
             ("gateway-miss", gateway, gatewayPort), ("gateway-hit-memory", memoryHit, memoryHitPort), ("gateway-hit-redis", redisHit, redisHitPort),
         };
         if (portkey is not null)
@@ -127,22 +137,28 @@ internal static class OverheadBenchmark
 
         var gatewayHeaders = new[] { $"Authorization: Bearer {TenantKey}" };
         var portkeyHeaders = new[] { "x-portkey-provider: openai", $"x-portkey-custom-host: {simulatorUrl}/v1", "Authorization: Bearer sk-portkey-benchmark" };
+        var portkeyStreamHeaders = new[] { "x-portkey-provider: openai", $"x-portkey-custom-host: {instantUrl}/v1", "Authorization: Bearer sk-portkey-benchmark" };
         var targets = new List<Target>
         {
-            new("sim", "1 simulator, direct (floor)", $"{simulatorUrl}/v1/chat/completions", "unique", [], simulator, "simulator", Streams: true),
-            new("yarp", "2 bare YARP 2.1.0 pass-through", $"http://127.0.0.1:{yarpPort}/v1/chat/completions", "unique", [], yarp, "yarp", Streams: true),
-            new("miss", "3 LlmProxy, all features, cache miss", $"http://127.0.0.1:{gatewayPort}/v1/chat/completions", "unique", gatewayHeaders, gateway, "gateway-miss", Streams: true),
-            new("hit-memory", "4 LlmProxy, cache hit, memory store", $"http://127.0.0.1:{memoryHitPort}/v1/chat/completions", "same", gatewayHeaders, memoryHit, "gateway-hit-memory", Streams: false),
-            new("hit-redis", "4 LlmProxy, cache hit, Redis store", $"http://127.0.0.1:{redisHitPort}/v1/chat/completions", "same", gatewayHeaders, redisHit, "gateway-hit-redis", Streams: false),
+            new("sim", "1 simulator, direct (floor)", $"{simulatorUrl}/v1/chat/completions", "unique", [], simulator, "simulator",
+                new($"{instantUrl}/v1/chat/completions", Model, [])),
+            new("instant", "1 simulator without delay (floor of hits)", $"{instantUrl}/v1/chat/completions", "same", [], instant, "instant-simulator", Upstream: instantUrl),
+            new("yarp", "2 bare YARP 2.1.0 pass-through", $"http://127.0.0.1:{yarpPort}/v1/chat/completions", "unique", [], yarp, "yarp",
+                new($"http://127.0.0.1:{yarpPort}/stream/v1/chat/completions", Model, [])),
+            new("miss", "3 LlmProxy, all features, cache miss", $"http://127.0.0.1:{gatewayPort}/v1/chat/completions", "unique", gatewayHeaders, gateway, "gateway-miss",
+                new($"http://127.0.0.1:{gatewayPort}/v1/chat/completions", StreamModel, gatewayHeaders)),
+            new("hit-memory", "4 LlmProxy, cache hit, memory store", $"http://127.0.0.1:{memoryHitPort}/v1/chat/completions", "same", gatewayHeaders, memoryHit, "gateway-hit-memory"),
+            new("hit-redis", "4 LlmProxy, cache hit, Redis store", $"http://127.0.0.1:{redisHitPort}/v1/chat/completions", "same", gatewayHeaders, redisHit, "gateway-hit-redis"),
         };
         if (compareMiss is not null && compareHit is not null)
         {
-            targets.Add(new("compare-miss", "3' comparison build, all features, cache miss", $"http://127.0.0.1:{compareMissPort}/v1/chat/completions", "unique", gatewayHeaders, compareMiss, "compare-miss", Streams: false));
-            targets.Add(new("compare-hit-memory", "4' comparison build, cache hit, memory store", $"http://127.0.0.1:{compareHitPort}/v1/chat/completions", "same", gatewayHeaders, compareHit, "compare-hit-memory", Streams: false));
+            targets.Add(new("compare-miss", "3' comparison build, all features, cache miss", $"http://127.0.0.1:{compareMissPort}/v1/chat/completions", "unique", gatewayHeaders, compareMiss, "compare-miss"));
+            targets.Add(new("compare-hit-memory", "4' comparison build, cache hit, memory store", $"http://127.0.0.1:{compareHitPort}/v1/chat/completions", "same", gatewayHeaders, compareHit, "compare-hit-memory"));
         }
         if (portkey is not null)
         {
-            targets.Add(new("portkey", $"6 Portkey {PortkeyVersion} (node)", $"http://127.0.0.1:{portkeyPort}/v1/chat/completions", "unique", portkeyHeaders, portkey, "portkey", Streams: true));
+            targets.Add(new("portkey", $"6 Portkey {PortkeyVersion} (node)", $"http://127.0.0.1:{portkeyPort}/v1/chat/completions", "unique", portkeyHeaders, portkey, "portkey",
+                new($"http://127.0.0.1:{portkeyPort}/v1/chat/completions", Model, portkeyStreamHeaders)));
         }
 
         // --- Check that every target answers, really through the simulator, and that the hit targets hit.
@@ -168,9 +184,9 @@ internal static class OverheadBenchmark
         {
             Progress($"warm-up {target.Label}");
             await wrk.RunAsync(target.Url, settings.Connections, settings.Warmup, Model, target.Mode, target.Headers, cancellationToken);
-            if (target.Streams)
+            if (target.Stream is { } stream)
             {
-                await StreamingProbe.MeasureAsync(streamClient, target.Url, Model, target.Headers, settings.StreamConnections, TimeSpan.FromSeconds(1), cancellationToken);
+                await StreamingProbe.MeasureAsync(streamClient, stream.Url, stream.Model, stream.Headers, settings.StreamConnections, TimeSpan.FromSeconds(1), cancellationToken);
             }
         }
 
@@ -185,10 +201,11 @@ internal static class OverheadBenchmark
                 var load = await wrk.RunAsync(target.Url, settings.Connections, settings.Duration, Model, target.Mode, target.Headers, cancellationToken);
                 results[target.Key].Add(latency, load);
             }
-            foreach (var target in targets.Where(t => t.Streams))
+            foreach (var target in targets.Where(t => t.Stream is not null))
             {
                 Progress($"round {round}/{settings.Rounds}: {target.Label}, streaming");
-                results[target.Key].Add(await StreamingProbe.MeasureAsync(streamClient, target.Url, Model, target.Headers, settings.StreamConnections,
+                var stream = target.Stream!;
+                results[target.Key].Add(await StreamingProbe.MeasureAsync(streamClient, stream.Url, stream.Model, stream.Headers, settings.StreamConnections,
                     settings.Duration, cancellationToken));
             }
         }
@@ -220,7 +237,14 @@ internal static class OverheadBenchmark
         return 0;
     }
 
-    private sealed record Target(string Key, string Label, string Url, string Mode, string[] Headers, Process Process, string LogName, bool Streams);
+    private sealed record Target(string Key, string Label, string Url, string Mode, string[] Headers, Process Process, string LogName, StreamTarget? Stream = null,
+        string? Upstream = null)
+    {
+        public bool ExpectsHits => Key.Contains("hit", StringComparison.Ordinal);
+    }
+
+    /// <summary>Where and how a target is sent streamed requests (through to the no-delay simulator).</summary>
+    private sealed record StreamTarget(string Url, string Model, string[] Headers);
 
     private sealed class TargetResults
     {
@@ -271,18 +295,19 @@ internal static class OverheadBenchmark
         var ok = true;
         foreach (var target in targets)
         {
-            var before = await SimulatorCountAsync(client, simulatorUrl, cancellationToken);
+            var upstream = target.Upstream ?? simulatorUrl;
+            var before = await SimulatorCountAsync(client, upstream, cancellationToken);
             // The exact body chat.lua sends in "same" mode, so that the hit targets' entry is the one wrk will hit.
             var body = $$"""{"model":"{{Model}}","messages":[{"role":"user","content":"overhead benchmark prompt"}],"max_tokens":64}""";
             var (status, text, cache) = await SendAsync(client, target, body, cancellationToken);
-            var after = await SimulatorCountAsync(client, simulatorUrl, cancellationToken);
+            var after = await SimulatorCountAsync(client, upstream, cancellationToken);
             var reached = after - before;
             var good = status == 200 && text.Contains("Simulated reply to: overhead benchmark prompt", StringComparison.Ordinal) && reached == 1;
             var line = $"check {target.Label}: HTTP {status}, simulator received {reached} request(s)";
-            if (target.Mode == "same")
+            if (target.ExpectsHits)
             {
                 var (status2, _, cache2) = await SendAsync(client, target, body, cancellationToken);
-                var reached2 = await SimulatorCountAsync(client, simulatorUrl, cancellationToken) - after;
+                var reached2 = await SimulatorCountAsync(client, upstream, cancellationToken) - after;
                 good &= status2 == 200 && cache2 == "HIT" && reached2 == 0;
                 line += $"; first x-llmproxy-cache {cache}, repeated: {cache2}, simulator received {reached2}";
             }
@@ -338,7 +363,7 @@ internal static class OverheadBenchmark
             await ChildProcesses.WaitForPortAsync(slow, slowPort, TimeSpan.FromSeconds(90), cancellationToken);
             Progress($"holding {settings.HoldStreams} streams open through a fresh gateway");
             var gatewayPort = ChildProcesses.FreePort();
-            var gateway = StartGateway(processes, root, work, "gateway-hold", gatewayPort, slowUrl, store: "memory", redisPort: 0, env: settings.GatewayEnvironment);
+            var gateway = StartGateway(processes, root, work, "gateway-hold", gatewayPort, slowUrl, slowUrl, store: "memory", redisPort: 0, env: settings.GatewayEnvironment);
             var gatewayResult = await HoldThroughAsync(settings, processes, gateway, gatewayPort, [$"Authorization: Bearer {TenantKey}"], cancellationToken);
             Progress($"holding {settings.HoldStreams} streams open through a fresh bare YARP");
             var yarpPort = ChildProcesses.FreePort();
@@ -395,12 +420,12 @@ internal static class OverheadBenchmark
         }
     }
 
-    private static Process StartGateway(ChildProcesses processes, string root, string work, string name, int port, string upstream, string store, int redisPort,
-        string? gatewayDll = null, IReadOnlyDictionary<string, string>? env = null)
+    private static Process StartGateway(ChildProcesses processes, string root, string work, string name, int port, string upstream, string streamUpstream,
+        string store, int redisPort, string? gatewayDll = null, IReadOnlyDictionary<string, string>? env = null)
     {
         var directory = Directory.CreateDirectory(Path.Combine(work, name)).FullName;
         var config = Path.Combine(directory, "llmproxy.json");
-        File.WriteAllText(config, GatewayConfig(root, upstream, store, redisPort, Path.Combine(directory, "data")));
+        File.WriteAllText(config, GatewayConfig(root, upstream, streamUpstream, store, redisPort, Path.Combine(directory, "data")));
         return processes.Start(name, "dotnet", [gatewayDll ?? Path.Combine(root, "src/LlmProxy/bin/Release/net10.0/LlmProxy.dll"), "--urls", $"http://127.0.0.1:{port}"],
             new Dictionary<string, string>(env ?? new Dictionary<string, string>())
             {
@@ -416,7 +441,7 @@ internal static class OverheadBenchmark
     /// (high enough never to reject); two deployments behind breakers (the fallback never needed); the response cache;
     /// usage metering to SQLite with costs from the price table; Prometheus metrics.
     /// </summary>
-    private static string GatewayConfig(string root, string upstream, string store, int redisPort, string dataDirectory) => JsonSerializer.Serialize(new
+    private static string GatewayConfig(string root, string upstream, string streamUpstream, string store, int redisPort, string dataDirectory) => JsonSerializer.Serialize(new
     {
         LlmProxy = new
         {
@@ -430,6 +455,15 @@ internal static class OverheadBenchmark
                     {
                         ["primary"] = new { Provider = "openai", BaseUrl = $"{upstream}/v1", Priority = 0 },
                         ["fallback"] = new { Provider = "openai", BaseUrl = $"{upstream}/v1", Priority = 1 },
+                    },
+                },
+                // The same, in front of the no-delay simulator, for the streaming runs.
+                [StreamModel] = new
+                {
+                    Deployments = new Dictionary<string, object>
+                    {
+                        ["stream-primary"] = new { Provider = "openai", BaseUrl = $"{streamUpstream}/v1", Priority = 0, UpstreamModel = Model },
+                        ["stream-fallback"] = new { Provider = "openai", BaseUrl = $"{streamUpstream}/v1", Priority = 1, UpstreamModel = Model },
                     },
                 },
             },
@@ -476,7 +510,8 @@ internal static class OverheadBenchmark
         {
             s.AppendLine($"- Rows marked ' run a comparison build of the gateway ({settings.CompareLabel ?? Path.GetFileName(compare)}) with the same configuration, in the same rounds.");
         }
-        s.AppendLine(Invariant($"- Streaming: {settings.StreamConnections} connections of back-to-back streamed requests, {settings.Duration.TotalSeconds:F0} s per target per round."));
+        s.AppendLine(Invariant($"- Streaming: {settings.StreamConnections} connections of back-to-back streamed requests, {settings.Duration.TotalSeconds:F0} s per target per round, all to a second simulator with no delay before the first chunk and {settings.ChunkDelayMs} ms between chunks (so time to first chunk is not quantized by the timer)."));
+        s.AppendLine(Invariant($"- The upstream's {settings.UpstreamLatencyMs} ms delay is {sim.Latency.PercentileMs(50) - results["instant"].Latency.PercentileMs(50):F2} ms in effect (simulator p50 with the delay minus without; .NET timers fire late); it is the same for every row that goes upstream."));
         s.AppendLine("- Each target is a separate process; peak RSS is its VmHWM over the whole run (the simulator's covers the traffic of every target).");
         s.AppendLine();
         foreach (var line in checks.Lines)
@@ -501,7 +536,7 @@ internal static class OverheadBenchmark
         s.AppendLine();
         s.AppendLine("| target | streams/s | TTFC p50 ms | TTFC p99 ms | added p50 | added p99 | gap p50 ms | gap p99 ms | added gap p50 | added gap p99 | errors |");
         s.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-        foreach (var target in targets.Where(t => t.Streams))
+        foreach (var target in targets.Where(t => t.Stream is not null))
         {
             var r = results[target.Key].Streaming;
             s.AppendLine(Invariant($"| {target.Label} | {r.Streams / r.Duration.TotalSeconds:F0} | {r.TimeToFirstChunk.PercentileMs(50):F3} | {r.TimeToFirstChunk.PercentileMs(99):F3} | {Added(r.TimeToFirstChunk, sim.Streaming.TimeToFirstChunk, 50)} | {Added(r.TimeToFirstChunk, sim.Streaming.TimeToFirstChunk, 99)} | {r.ChunkGaps.PercentileMs(50):F3} | {r.ChunkGaps.PercentileMs(99):F3} | {Added(r.ChunkGaps, sim.Streaming.ChunkGaps, 50)} | {Added(r.ChunkGaps, sim.Streaming.ChunkGaps, 99)} | {r.Errors} |"));
@@ -543,7 +578,7 @@ internal static class OverheadBenchmark
         var addedP99 = miss.Latency.PercentileMs(99) - sim.Latency.PercentileMs(99);
         s.AppendLine(Invariant($"| p99 added <= 1 ms (all features, miss, @{settings.LatencyConnections}) | {addedP99:F3} ms | {Met(addedP99 <= 1)} |"));
         var hitP99 = hit.Latency.PercentileMs(99);
-        s.AppendLine(Invariant($"| cache-hit p99 <= 0.5 ms (memory store, client-observed @{settings.LatencyConnections}) | {hitP99:F3} ms | {Met(hitP99 <= 0.5)} |"));
+        s.AppendLine(Invariant($"| cache-hit p99 <= 0.5 ms (memory store, client-observed @{settings.LatencyConnections}; simulator without delay: {results["instant"].Latency.PercentileMs(99):F3}) | {hitP99:F3} ms | {Met(hitP99 <= 0.5)} |"));
         var ttftP50 = miss.Streaming.TimeToFirstChunk.PercentileMs(50) - sim.Streaming.TimeToFirstChunk.PercentileMs(50);
         var ttftP99 = miss.Streaming.TimeToFirstChunk.PercentileMs(99) - sim.Streaming.TimeToFirstChunk.PercentileMs(99);
         s.AppendLine(Invariant($"| TTFT added <= 0.2 ms (p50 / p99) | {ttftP50:F3} / {ttftP99:F3} ms | {Met(ttftP50 <= 0.2)} / {Met(ttftP99 <= 0.2)} |"));
