@@ -194,10 +194,14 @@ internal sealed class AttemptTransformer : HttpTransformer
     private static async Task<ReadOnlyMemory<byte>> ReadAsync(HttpContent content, int limit, CancellationToken cancellationToken)
     {
         await using var stream = await content.ReadAsStreamAsync(cancellationToken);
-        var buffer = new ArrayBufferWriter<byte>(content.Headers.ContentLength is { } length and > 0 and <= 1024 * 1024 ? (int)length : 16 * 1024);
+        // Sized to the declared length (+1 for the read that sees the end), so the body is read into one array of its
+        // own size; a fixed read size made the buffer grow past the body on every response. Without a length (or an
+        // implausibly large one) it starts small and doubles.
+        var declared = content.Headers.ContentLength is { } length and > 0 and <= 1024 * 1024 ? (int)length : 0;
+        var buffer = new ArrayBufferWriter<byte>(declared > 0 ? declared + 1 : 4096);
         while (true)
         {
-            var memory = buffer.GetMemory(8 * 1024);
+            var memory = buffer.GetMemory(Math.Max(1, declared - buffer.WrittenCount + 1));
             var read = await stream.ReadAsync(memory, cancellationToken);
             if (read == 0)
             {

@@ -19,12 +19,16 @@ internal static class RequestBodyReader
             sizeFeature.MaxRequestBodySize = limit + 1;
         }
 
-        var buffer = new ArrayBufferWriter<byte>(request.ContentLength is { } length and > 0 ? (int)Math.Min(length, limit) : 4096);
+        // With a declared length the body lands in one array of exactly that size (+1 for the read that sees its end);
+        // asking for a fixed read size instead made the buffer grow past the body on every request, the largest
+        // allocation of the whole request. Without one, the buffer starts small and doubles as the body arrives.
+        var expected = request.ContentLength is { } length and > 0 ? (int)Math.Min(length, limit) : 0;
+        var buffer = new ArrayBufferWriter<byte>(expected > 0 ? expected + 1 : 4096);
         try
         {
             while (true)
             {
-                var memory = buffer.GetMemory(16 * 1024);
+                var memory = buffer.GetMemory(Math.Max(1, expected - buffer.WrittenCount + 1));
                 var read = await request.Body.ReadAsync(memory, context.RequestAborted);
                 if (read == 0)
                 {

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using LlmProxy.OpenAi;
+using LlmProxy.Pipeline;
 using LlmProxy.Routing;
 
 namespace LlmProxy.Providers.OpenAi;
@@ -81,20 +82,89 @@ internal sealed class OpenAiTranslator(ChatRequest request, Deployment deploymen
         writer.WriteEndObject();
     }
 
+    /// <summary>
+    /// The upstream's completion with the client's model name in place of the upstream's. The body is read once with a
+    /// <see cref="Utf8JsonReader"/> (which validates it) and copied with only the top-level <c>model</c> value replaced:
+    /// building a JSON DOM of it and serializing that again was the largest allocation left on the non-streamed path.
+    /// </summary>
     public TranslatedResponse TranslateResponse(ReadOnlySpan<byte> upstreamBody)
     {
-        JsonObject completion;
+        int modelStart = -1, modelEnd = -1, objectEnd;
+        TokenUsage? usage = null;
         try
         {
-            completion = JsonNode.Parse(upstreamBody) as JsonObject ?? throw new JsonException("not an object");
+            var reader = new Utf8JsonReader(upstreamBody);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                throw new JsonException("not an object");
+            }
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isModel = reader.ValueTextEquals("model"u8);
+                var isUsage = !isModel && reader.ValueTextEquals("usage"u8);
+                reader.Read();
+                var valueStart = (int)reader.TokenStartIndex;
+                if (isUsage)
+                {
+                    usage = OpenAiUsage.Read(ref reader);
+                }
+                else
+                {
+                    reader.Skip();
+                }
+                if (isModel)
+                {
+                    if (modelStart >= 0)
+                    {
+                        throw new JsonException("duplicate model");
+                    }
+                    modelStart = valueStart;
+                    modelEnd = (int)reader.BytesConsumed;
+                }
+            }
+            objectEnd = (int)reader.TokenStartIndex;
+            if (reader.Read())
+            {
+                throw new JsonException("content after the object");
+            }
         }
         catch (JsonException)
         {
             throw new UpstreamProtocolException($"Deployment '{deployment.Id}' returned a response that is not a chat completion.");
         }
-        completion["model"] = request.Model;
-        var usage = OpenAiUsage.Read(completion["usage"]);
-        return new TranslatedResponse(JsonSerializer.SerializeToUtf8Bytes(completion), usage);
+
+        var model = JsonEncodedText.Encode(request.Model).EncodedUtf8Bytes;
+        byte[] body;
+        if (modelStart >= 0)
+        {
+            body = new byte[modelStart + model.Length + 2 + upstreamBody.Length - modelEnd];
+            var rest = body.AsSpan();
+            Append(ref rest, upstreamBody[..modelStart]);
+            Append(ref rest, "\""u8);
+            Append(ref rest, model);
+            Append(ref rest, "\""u8);
+            Append(ref rest, upstreamBody[modelEnd..]);
+        }
+        else
+        {
+            // No model in the completion: add the client's, as the last property.
+            var empty = upstreamBody[..objectEnd].TrimEnd(" \t\r\n"u8)[^1] == (byte)'{';
+            var property = empty ? "\"model\":\""u8 : ",\"model\":\""u8;
+            body = new byte[objectEnd + property.Length + model.Length + 1 + upstreamBody.Length - objectEnd];
+            var rest = body.AsSpan();
+            Append(ref rest, upstreamBody[..objectEnd]);
+            Append(ref rest, property);
+            Append(ref rest, model);
+            Append(ref rest, "\""u8);
+            Append(ref rest, upstreamBody[objectEnd..]);
+        }
+        return new TranslatedResponse(body, usage);
+    }
+
+    private static void Append(ref Span<byte> destination, ReadOnlySpan<byte> bytes)
+    {
+        bytes.CopyTo(destination);
+        destination = destination[bytes.Length..];
     }
 
     public UpstreamFailure TranslateError(HttpResponseMessage response, ReadOnlySpan<byte> upstreamBody) =>

@@ -77,6 +77,60 @@ public sealed class OpenAiTranslatorTests
     }
 
     [Fact]
+    public void TranslateResponse_KeepsTheUpstreamBytesExceptTheModel()
+    {
+        var translator = new OpenAiTranslator(Request("""{"model":"client-model","messages":[{"role":"user","content":"hi"}]}"""), Deployment());
+        var upstream = "{\"id\": \"chatcmpl-1\",\n \"model\": \"upstream-model-2024\",\n \"choices\": [{\"message\": {\"content\": \"Grüße <b> & 😀\"}}]}\n";
+
+        var result = translator.TranslateResponse(Encoding.UTF8.GetBytes(upstream));
+
+        Assert.Equal(upstream.Replace("upstream-model-2024", "client-model"), Encoding.UTF8.GetString(result.Body));
+        Assert.Null(result.Usage);
+    }
+
+    [Theory]
+    [InlineData("""{"id":"c"}""", """{"id":"c","model":"client-model"}""")]
+    [InlineData("""{ }""", """{ "model":"client-model"}""")]
+    public void TranslateResponse_NoModel_AddsTheClientModel(string upstream, string expected)
+    {
+        var translator = new OpenAiTranslator(Request("""{"model":"client-model","messages":[{"role":"user","content":"hi"}]}"""), Deployment());
+
+        Assert.Equal(expected, Encoding.UTF8.GetString(translator.TranslateResponse(Encoding.UTF8.GetBytes(upstream)).Body));
+    }
+
+    [Theory]
+    [InlineData("""{"model":"m"} {"model":"m"}""")]
+    [InlineData("""{"model":"a","model":"b"}""")]
+    [InlineData("""[{"model":"m"}]""")]
+    [InlineData("""{"model":"m",}""")]
+    [InlineData("")]
+    public void TranslateResponse_NotOneCompletionObject_ThrowsProtocolException(string upstream)
+    {
+        var translator = new OpenAiTranslator(Request("""{"model":"client-model","messages":[{"role":"user","content":"hi"}]}"""), Deployment());
+
+        Assert.Throws<UpstreamProtocolException>(() => translator.TranslateResponse(Encoding.UTF8.GetBytes(upstream)));
+    }
+
+    [Theory]
+    [InlineData("""{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4,"prompt_tokens_details":{"cached_tokens":2,"audio_tokens":0}}""")]
+    [InlineData("""{"completion_tokens_details":{"reasoning_tokens":5},"total_tokens":9,"prompt_tokens":4,"completion_tokens":5}""")]
+    [InlineData("""{"prompt_tokens":3,"completion_tokens":1}""")]
+    [InlineData("""{"prompt_tokens":"3","completion_tokens":1.5,"total_tokens":99999999999,"prompt_tokens_details":null}""")]
+    [InlineData("""{"prompt_tokens_details":{"cached_tokens":"x"}}""")]
+    [InlineData("""{}""")]
+    [InlineData("null")]
+    [InlineData("[1,2]")]
+    public void TranslateResponse_Usage_ReadsAsTheUsageOfTheParsedCompletion(string usage)
+    {
+        var translator = new OpenAiTranslator(Request("""{"model":"client-model","messages":[{"role":"user","content":"hi"}]}"""), Deployment());
+        var upstream = $$"""{"id":"c","usage":{{usage}},"model":"u"}""";
+
+        var result = translator.TranslateResponse(Encoding.UTF8.GetBytes(upstream));
+
+        Assert.Equal(OpenAiUsage.Read(JsonNode.Parse(upstream)!["usage"]), result.Usage);
+    }
+
+    [Fact]
     public void TranslateResponse_NotJson_ThrowsProtocolException()
     {
         var translator = new OpenAiTranslator(Request("""{"model":"client-model","messages":[{"role":"user","content":"hi"}]}"""), Deployment());

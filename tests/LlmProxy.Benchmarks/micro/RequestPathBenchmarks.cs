@@ -1,0 +1,60 @@
+using BenchmarkDotNet.Attributes;
+using LlmProxy.Caching;
+using LlmProxy.OpenAi;
+using LlmProxy.Providers;
+using LlmProxy.Providers.OpenAi;
+using LlmProxy.Routing;
+using Microsoft.AspNetCore.Http;
+
+namespace LlmProxy.Benchmarks.Micro;
+
+/// <summary>The per-request work of a non-streamed chat completion: parse and validate, cache key, upstream body, response.</summary>
+[MemoryDiagnoser]
+public class RequestPathBenchmarks
+{
+    private ChatRequest _small = null!;
+    private ChatRequest _typical = null!;
+    private Deployment _deployment = null!;
+    private OpenAiTranslator _translator = null!;
+    private DefaultHttpContext _http = null!;
+    private MemoryStream _body = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _small = HotPathData.Parse(HotPathData.SmallRequest);
+        _typical = HotPathData.Parse(HotPathData.TypicalRequest);
+        _deployment = HotPathData.OpenAiDeployment();
+        _translator = new OpenAiTranslator(_small, _deployment);
+        _body = new MemoryStream(HotPathData.TypicalRequest, writable: false);
+        _http = new DefaultHttpContext();
+        _http.Request.Body = _body;
+        _http.Request.ContentLength = HotPathData.TypicalRequest.Length;
+    }
+
+    [Benchmark(Description = "read request body (2 KB, Content-Length)")]
+    public async Task<int> ReadBody()
+    {
+        _body.Position = 0;
+        var (body, _) = await RequestBodyReader.ReadAsync(_http, 10 * 1024 * 1024);
+        return body.Length;
+    }
+
+    [Benchmark(Description = "parse+validate, small request (0.1 KB)")]
+    public ChatRequest? ParseSmall() => ChatRequestParser.TryParse(HotPathData.SmallRequest, out var request, out _) ? request : null;
+
+    [Benchmark(Description = "parse+validate, typical request (2 KB)")]
+    public ChatRequest? ParseTypical() => ChatRequestParser.TryParse(HotPathData.TypicalRequest, out var request, out _) ? request : null;
+
+    [Benchmark(Description = "cache key, small request")]
+    public string CacheKeySmall() => ResponseCacheKey.Create("acme", "gpt-4o-mini", _small.Body);
+
+    [Benchmark(Description = "cache key, typical request")]
+    public string CacheKeyTypical() => ResponseCacheKey.Create("acme", "gpt-4o-mini", _typical.Body);
+
+    [Benchmark(Description = "upstream body (OpenAI), typical request")]
+    public UpstreamRequest TranslateRequestTypical() => new OpenAiTranslator(_typical, _deployment).TranslateRequest();
+
+    [Benchmark(Description = "client body from upstream completion (OpenAI)")]
+    public TranslatedResponse TranslateResponse() => _translator.TranslateResponse(HotPathData.Completion);
+}
