@@ -3,6 +3,7 @@ using LlmProxy.Configuration;
 using LlmProxy.Forwarding;
 using LlmProxy.OpenAi;
 using LlmProxy.Pipeline;
+using LlmProxy.Providers;
 using LlmProxy.Providers.Bedrock;
 using LlmProxy.Providers.OpenAi;
 using LlmProxy.Routing;
@@ -102,5 +103,6 @@ public class StreamPathBenchmarks
         return sink;
     }
 
-    private ClientStreamSink NewSink() => new(new ChatContext(new DefaultHttpContext(), _identity, _request, _route));
+    // A keyless OpenAI-compatible deployment: nothing to redact, as with a local vLLM or Ollama server.
+    private ClientStreamSink NewSink() => new(new ChatContext(new DefaultHttpContext(), _identity, _request, _route), BearerTokenAuthenticator.FromEnvironment(null));
 }
