@@ -18,17 +18,8 @@ cd "$ROOT" || exit 2
 DIR=config/kubernetes
 
 echo "== check-kubernetes-manifests"
-PYTHON=""
-for candidate in python3 /usr/bin/python3; do
-    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import yaml' >/dev/null 2>&1; then
-        PYTHON=$candidate
-        break
-    fi
-done
-if [[ -z "$PYTHON" ]]; then
-    echo "  FAILED: python3 with PyYAML is needed: apt-get update && apt-get install -y python3-yaml" >&2
-    exit 127
-fi
+# shellcheck source=tests/scripts/python-yaml.sh
+source "$ROOT/tests/scripts/python-yaml.sh"
 
 problems=0
 if command -v kubectl >/dev/null 2>&1; then

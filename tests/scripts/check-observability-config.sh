@@ -90,17 +90,8 @@ if ! command -v promtool >/dev/null 2>&1; then
     echo "  FAILED: promtool is not installed: apt-get update && apt-get install -y prometheus" >&2
     exit 127
 fi
-PYTHON=""
-for candidate in python3 /usr/bin/python3; do
-    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import yaml' >/dev/null 2>&1; then
-        PYTHON=$candidate
-        break
-    fi
-done
-if [[ -z "$PYTHON" ]]; then
-    echo "  FAILED: python3 with PyYAML is needed: apt-get update && apt-get install -y python3-yaml" >&2
-    exit 127
-fi
+# shellcheck source=tests/scripts/python-yaml.sh
+source "$ROOT/tests/scripts/python-yaml.sh"
 for file in "$CONFIG" "$RULES" "$RULES_TEST" "$DASHBOARD"; do
     [[ -s "$file" ]] || problem "$file is missing or empty"
 done
