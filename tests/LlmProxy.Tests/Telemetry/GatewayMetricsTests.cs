@@ -295,9 +295,7 @@ public sealed class GatewayMetricsTests
         // Whatever a feature declares is exercised, so the README and promtool checks built on this exercise see it.
         foreach (var instrument in published)
         {
-            var family = MetricAggregator.Create(instrument, 10, _ => { })!.Name;
-            Assert.True(scrape.Help.TryGetValue(family, out var help), $"{instrument.Name} ({family}) is declared but not exercised by GatewayMetricsExercise");
-            Assert.Equal(instrument.Description, help);
+            Assert.True(scrape.Help.Values.Contains(instrument.Description), $"{instrument.Name} is declared but not exercised by GatewayMetricsExercise (no family has its description)");
         }
     }
 
