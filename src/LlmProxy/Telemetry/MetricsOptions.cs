@@ -34,7 +34,7 @@ public sealed class MetricsOptions
 
     /// <summary>
     /// Most distinct label sets kept per metric of the gateway (OpenTelemetry's cardinality limit). Past it, new label
-    /// sets are counted in one series labelled <c>otel_metric_overflow="true"</c>. The default is 2000.
+    /// sets are counted in one more series, labelled <c>otel_metric_overflow="true"</c>. The default is 2000.
     /// </summary>
     public int MaxSeriesPerMetric { get; set; } = 2000;
 }

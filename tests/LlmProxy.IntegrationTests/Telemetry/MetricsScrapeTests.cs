@@ -59,7 +59,7 @@ public sealed partial class MetricsScrapeTests
         Assert.Equal(60, Value(text, "gen_ai_client_token_usage_sum", ("gen_ai_token_type", "input")));
         Assert.Equal(3, Value(text, "gen_ai_server_time_to_first_token_seconds_count", ("tenant", "tenant-b")));
         Assert.Equal(0, Value(text, "llmproxy_deployment_breaker_state", ("deployment", "x-primary")));
-        Assert.Contains("process_resident_memory_bytes", text);
+        Assert.Contains("dotnet_process_memory_working_set_bytes", text);
 
         if (Environment.GetEnvironmentVariable("LLMPROXY_TEST_SCRAPE_FILE") is { Length: > 0 } file)
         {
