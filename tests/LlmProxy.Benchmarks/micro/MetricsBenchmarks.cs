@@ -1,14 +1,19 @@
 using BenchmarkDotNet.Attributes;
 using LlmProxy.Pipeline;
 using LlmProxy.Telemetry;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
 
 namespace LlmProxy.Benchmarks.Micro;
 
 /// <summary>
 /// The metrics of one request as the gateway records them (request count and duration, token usage, time to first
-/// token, one upstream attempt, cost, a cache lookup) with the /metrics pipeline listening, and one scrape.
+/// token, one upstream attempt, cost, a cache lookup) with the /metrics pipeline listening (OpenTelemetry's SDK), and
+/// one scrape through OpenTelemetry's Prometheus exporter middleware, as <c>/metrics</c> serves it.
 /// </summary>
 [MemoryDiagnoser]
 public class MetricsBenchmarks
@@ -16,7 +21,9 @@ public class MetricsBenchmarks
     private static readonly TokenUsage Usage = new(120, 340, 460);
     private ServiceProvider _services = null!;
     private GatewayMetrics _metrics = null!;
-    private MetricsCollector _collector = null!;
+    private RequestDelegate _scrape = null!;
+    private DefaultHttpContext _context = null!;
+    private MemoryStream _body = null!;
     private string[] _tenants = null!;
 
     /// <summary>Tenants the scrape reports on: each adds a label set to every family (about 100 series per tenant).</summary>
@@ -30,12 +37,27 @@ public class MetricsBenchmarks
         services.AddLogging();
         services.AddLlmProxyTelemetry(new ConfigurationBuilder().Build());
         _services = services.BuildServiceProvider();
-        _collector = _services.GetRequiredService<MetricsCollector>();
+        var meterProvider = _services.GetRequiredService<MeterProvider>();
+        _services.GetRequiredService<IStartupValidator>().Validate(); // starts the IMeterFactory subscriptions, as a host does
         _metrics = _services.GetRequiredService<GatewayMetrics>();
+        var app = new ApplicationBuilder(_services);
+        app.UseOpenTelemetryPrometheusScrapingEndpoint(meterProvider, predicate: _ => true, path: null, configureBranchedPipeline: null, optionsName: null);
+        _scrape = app.Build();
+        _body = new MemoryStream();
+        _context = new DefaultHttpContext { RequestServices = _services };
+        _context.Request.Method = "GET";
+        _context.Request.Path = "/metrics";
+        _context.Response.Body = _body;
         _tenants = Enumerable.Range(0, Tenants).Select(i => "tenant-" + i).ToArray();
         foreach (var tenant in _tenants)
         {
             RecordRequest(tenant);
+        }
+        Scrape().GetAwaiter().GetResult();
+        var text = System.Text.Encoding.UTF8.GetString(_body.ToArray());
+        if (!text.Contains("llmproxy_requests_total{", StringComparison.Ordinal) || !text.Contains("tenant=\"" + _tenants[^1] + "\"", StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException("The scrape does not report the recorded requests:\n" + text);
         }
     }
 
@@ -46,7 +68,12 @@ public class MetricsBenchmarks
     public void RecordOneRequest() => RecordRequest(_tenants[0]);
 
     [Benchmark(Description = "scrape /metrics")]
-    public int Scrape() => _collector.Collect().Length;
+    public async Task<long> Scrape()
+    {
+        _body.SetLength(0);
+        await _scrape(_context);
+        return _body.Length;
+    }
 
     private void RecordRequest(string tenant)
     {
