@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using LlmProxy.Configuration;
+using LlmProxy.Hosting;
 using LlmProxy.Tenancy;
 using Microsoft.Extensions.Options;
 
@@ -41,7 +42,8 @@ public static class MetricsEndpointRouteBuilderExtensions
         // which the client writes, so a request to the public port with "Host: x:9464" would get through.
         var guard = new MetricsEndpointGuard(options.ApiKeyHash, options.Port);
         endpoints.MapPrometheusScrapingEndpoint(options.Path, meterProvider: null, branch => branch.Use(guard.InvokeAsync), optionsName: null)
-            .WithDisplayName("LlmProxy metrics");
+            .WithDisplayName("LlmProxy metrics")
+            .RequireManagementListener();
         return endpoints;
     }
 }
