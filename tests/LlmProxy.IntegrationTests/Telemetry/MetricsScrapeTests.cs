@@ -117,7 +117,7 @@ public sealed partial class MetricsScrapeTests
     /// <summary>
     /// The ASP.NET Core and runtime series that tests/scripts/check-observability-config.sh lets the dashboard and the
     /// alert rules use (its GATEWAY_METRICS list; the gateway's own are checked by MetricsDocumentationTests) are in
-    /// this real scrape, with exactly the labels listed.
+    /// this real scrape, with exactly the labels listed; so are the ones the README's metric table documents.
     /// </summary>
     private static void AssertInstrumentationSeriesOfTheConfigCheckAreInTheScrape(string exposition)
     {
@@ -140,6 +140,24 @@ public sealed partial class MetricsScrapeTests
             checkedSeries++;
         }
         Assert.True(checkedSeries > 0, "GATEWAY_METRICS lists no instrumentation series");
+
+        // The README's metric table documents the same families: "| `name`, `name` | type | label, label (note) | ... |".
+        var readme = File.ReadAllText(RepositoryFiles.PathOf("README.md"));
+        var rows = Regex.Matches(readme, @"^\| (?<names>`(?:dotnet|http)_[^|]*) \| (?<type>\w+) \| (?<labels>[^|]*) \|", RegexOptions.Multiline);
+        Assert.NotEmpty(rows);
+        foreach (Match row in rows)
+        {
+            var documented = row.Groups["labels"].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(l => Regex.Replace(l, @"\s*\(.*\)$", "")).ToHashSet(StringComparer.Ordinal);
+            foreach (Match name in Regex.Matches(row.Groups["names"].Value, "`([a-z_]+)`"))
+            {
+                var sample = row.Groups["type"].Value == "histogram" ? name.Groups[1].Value + "_count" : name.Groups[1].Value;
+                var samples = SampleLine().Matches(exposition).Where(m => m.Groups["name"].Value == sample).ToList();
+                Assert.True(samples.Count > 0, $"README documents {name.Groups[1].Value}, which a real scrape does not have");
+                var labels = samples.SelectMany(m => LabelName().Matches(m.Groups["labels"].Value).Select(l => l.Groups[1].Value)).ToHashSet(StringComparer.Ordinal);
+                Assert.True(labels.SetEquals(documented), $"README: {name.Groups[1].Value} [{string.Join(",", documented)}], scraped [{string.Join(",", labels.Order())}]");
+            }
+        }
     }
 
     private static Task<HttpResponseMessage> PostAsync(HttpClient http, string body) =>
