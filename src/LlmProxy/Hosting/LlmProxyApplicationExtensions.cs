@@ -19,6 +19,7 @@ public static class LlmProxyApplicationExtensions
         _ = app.Services.GetRequiredService<GatewayConfigurationProvider>();
 
         app.UseMiddleware<RequestIdMiddleware>();
+        app.UseMiddleware<RequestLimitsMiddleware>();
         app.UseMiddleware<GatewayErrorMiddleware>();
         app.UseRouting();
         app.UseMiddleware<TenantAuthenticationMiddleware>();
