@@ -54,8 +54,9 @@ internal sealed class RequestLimitsMiddleware(RequestDelegate next)
         var targetLength = (target ?? context.Request.GetEncodedPathAndQuery()).Length;
         if (targetLength > RequestLimits.MaxRequestTargetBytes)
         {
-            return Refuse(context, StatusCodes.Status414UriTooLong, "url_too_long",
-                $"The request URL is longer than this gateway accepts ({RequestLimits.MaxRequestTargetBytes.ToString(CultureInfo.InvariantCulture)} bytes).");
+            return Refuse(context, StatusCodes.Status414UriTooLong, new OpenAiError(
+                $"The request URL is longer than this gateway accepts ({RequestLimits.MaxRequestTargetBytes.ToString(CultureInfo.InvariantCulture)} bytes).",
+                GatewayErrors.InvalidRequest, null, "url_too_long"));
         }
 
         long headerBytes = 0;
@@ -70,21 +71,23 @@ internal sealed class RequestLimitsMiddleware(RequestDelegate next)
         }
         if (headerCount > RequestLimits.MaxRequestHeaderCount)
         {
-            return Refuse(context, StatusCodes.Status431RequestHeaderFieldsTooLarge, "request_headers_too_large",
-                $"The request has more headers than this gateway accepts ({RequestLimits.MaxRequestHeaderCount.ToString(CultureInfo.InvariantCulture)}).");
+            return Refuse(context, StatusCodes.Status431RequestHeaderFieldsTooLarge, new OpenAiError(
+                $"The request has more headers than this gateway accepts ({RequestLimits.MaxRequestHeaderCount.ToString(CultureInfo.InvariantCulture)}).",
+                GatewayErrors.InvalidRequest, null, "request_headers_too_large"));
         }
         if (headerBytes > RequestLimits.MaxRequestHeadersTotalBytes)
         {
-            return Refuse(context, StatusCodes.Status431RequestHeaderFieldsTooLarge, "request_headers_too_large",
-                $"The request headers are larger than this gateway accepts ({RequestLimits.MaxRequestHeadersTotalBytes.ToString(CultureInfo.InvariantCulture)} bytes in total).");
+            return Refuse(context, StatusCodes.Status431RequestHeaderFieldsTooLarge, new OpenAiError(
+                $"The request headers are larger than this gateway accepts ({RequestLimits.MaxRequestHeadersTotalBytes.ToString(CultureInfo.InvariantCulture)} bytes in total).",
+                GatewayErrors.InvalidRequest, null, "request_headers_too_large"));
         }
         return next(context);
     }
 
-    private static Task Refuse(HttpContext context, int status, string code, string message)
+    private static Task Refuse(HttpContext context, int status, OpenAiError error)
     {
         // The client may still be sending a body the gateway will not read: do not keep the connection for it.
         context.Response.Headers.Connection = "close";
-        return ErrorResponseWriter.WriteAsync(context, new GatewayError(status, new OpenAiError(message, GatewayErrors.InvalidRequest, null, code)));
+        return ErrorResponseWriter.WriteAsync(context, new GatewayError(status, error));
     }
 }
