@@ -86,8 +86,12 @@ internal sealed class RequestLimitsMiddleware(RequestDelegate next)
 
     private static Task Refuse(HttpContext context, int status, OpenAiError error)
     {
-        // The client may still be sending a body the gateway will not read: do not keep the connection for it.
-        context.Response.Headers.Connection = "close";
+        // The client may still be sending a body the gateway will not read: do not keep the connection for it (HTTP/1.x;
+        // HTTP/2 and later have no such header).
+        if (HttpProtocol.IsHttp11(context.Request.Protocol) || HttpProtocol.IsHttp10(context.Request.Protocol))
+        {
+            context.Response.Headers.Connection = "close";
+        }
         return ErrorResponseWriter.WriteAsync(context, new GatewayError(status, error));
     }
 }
