@@ -23,10 +23,12 @@ COPY config/ ./config/
 # The image's built-in non-root user (uid 1654); the data directory holds the SQLite usage ledger.
 RUN mkdir -p /app/data && chown -R app:app /app/data
 USER app
-# The listening address (Urls, http://0.0.0.0:8080) comes from appsettings.json, so an operator's configuration can
-# change it; the base image's ASPNETCORE_HTTP_PORTS is cleared so that ASP.NET Core does not warn that Urls overrides it.
+# The listening addresses come from appsettings.json, so an operator's configuration can change them: 8080 serves the
+# client API and /healthz; 9090, the management port (LlmProxy:Management:Port), serves /metrics, /readyz and /admin/*
+# and is meant for the cluster only (publish 8080 alone: docker run -p 8080:8080). The base image's
+# ASPNETCORE_HTTP_PORTS is cleared so that ASP.NET Core does not warn that Urls overrides it.
 ENV ASPNETCORE_ENVIRONMENT=Production \
     ASPNETCORE_HTTP_PORTS= \
     DOTNET_gcServer=1
-EXPOSE 8080
+EXPOSE 8080 9090
 ENTRYPOINT ["dotnet", "LlmProxy.dll"]

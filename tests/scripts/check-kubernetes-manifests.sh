@@ -7,15 +7,19 @@
 #     provided by a ConfigMap key, the polling file watcher on, the ports probes and the Service name;
 #   - consistency: the rate limiter's ReplicaCount equals the HPA's maxReplicas, the HPA scales this Deployment,
 #     terminationGracePeriodSeconds exceeds preStop + ShutdownGracePeriod + ShutdownFlushTimeout, and the pricing.json
-#     of the kustomization is the one the image carries (config/pricing.json).
+#     of the kustomization is the one the image carries (config/pricing.json);
+#   - the management listener: the gateway (image defaults, config/production-defaults.json, under the ConfigMap's
+#     settings) has a management port (LlmProxy:Management:Port) it listens on (Urls), the container declares it, the
+#     probes and the prometheus.io annotations use it, and the Service exposes the public port(s) only, never it.
 #
-# Usage: bash tests/scripts/check-kubernetes-manifests.sh     (from anywhere; exits non-zero on any problem)
+# Usage: bash tests/scripts/check-kubernetes-manifests.sh [manifest directory]
+#        (from anywhere; the directory defaults to config/kubernetes; exits non-zero on any problem)
 # Needs python3 with PyYAML (Debian package python3-yaml); kubectl is optional.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT" || exit 2
-DIR=config/kubernetes
+DIR="${1:-config/kubernetes}"
 
 echo "== check-kubernetes-manifests"
 # shellcheck source=tests/scripts/python-yaml.sh
@@ -190,9 +194,11 @@ if env.get("DOTNET_USE_POLLING_FILE_WATCHER") != "true":
     problem("DOTNET_USE_POLLING_FILE_WATCHER must be \"true\": the inotify watcher misses the kubelet's ..data symlink swap")
 
 configuration = {}
+top_level = {}
 if configuration_text is not None:
     try:
-        configuration = json.loads(configuration_text).get("LlmProxy", {})
+        top_level = json.loads(configuration_text)
+        configuration = top_level.get("LlmProxy", {})
         ok("the gateway configuration in the ConfigMap parses as JSON")
     except ValueError as error:
         problem(f"the gateway configuration in the ConfigMap is not JSON: {error}")
@@ -239,6 +245,52 @@ if not selector or any(labels.get(k) != v for k, v in selector.items()):
 for port in service.get("spec", {}).get("ports", []):
     if isinstance(port.get("targetPort"), str) and port["targetPort"] not in port_names:
         problem(f"the Service targets port {port['targetPort']!r}, which the container does not name")
+
+# ---------------------------------------------------------------- management listener
+# The image's defaults, then the ConfigMap's file over them (environment variables in the Deployment are not read here).
+with open("config/production-defaults.json", encoding="utf-8") as f:
+    image_defaults = json.load(f)
+urls = top_level.get("Urls", image_defaults.get("Urls", ""))
+management_port = configuration.get("Management", {}).get("Port", image_defaults.get("LlmProxy", {}).get("Management", {}).get("Port"))
+listened = set()
+for url in filter(None, (u.strip() for u in urls.split(";"))):
+    m = re.fullmatch(r"\w+://[^/]*:(\d+)/?", url)
+    if m:
+        listened.add(int(m.group(1)))
+    else:
+        problem(f"cannot read the port of {url!r} in Urls")
+container_ports = {p.get("name"): p.get("containerPort") for p in container.get("ports", [])}
+
+
+def port_number(port):
+    return container_ports.get(port) if isinstance(port, str) else port
+
+
+before = len(problems)
+if not isinstance(management_port, int):
+    problem("the gateway has no management port (LlmProxy:Management:Port): /metrics, /readyz and /admin/* would be served on the public port")
+else:
+    public_ports = listened - {management_port}
+    if management_port not in listened:
+        problem(f"the gateway does not listen on its management port {management_port} (Urls: {urls!r})")
+    if management_port not in container_ports.values():
+        problem(f"the container does not declare the management port {management_port}")
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+        port = port_number(container.get(probe, {}).get("httpGet", {}).get("port"))
+        if port != management_port:
+            problem(f"{probe} uses port {port}, not the management port {management_port}")
+    annotations = deployment.get("spec", {}).get("template", {}).get("metadata", {}).get("annotations", {})
+    if annotations.get("prometheus.io/port") != str(management_port):
+        problem(f"the prometheus.io/port annotation is {annotations.get('prometheus.io/port')!r}, not the management port {management_port}")
+    if annotations.get("prometheus.io/path", "/metrics") != configuration.get("Metrics", {}).get("Path", "/metrics"):
+        problem("the prometheus.io/path annotation is not the metrics path")
+    exposed = {port_number(p.get("targetPort", p.get("port"))) for p in service.get("spec", {}).get("ports", [])}
+    if management_port in exposed:
+        problem(f"the Service exposes the management port {management_port}: metrics, readiness details and the admin API would be reachable through it")
+    if not exposed or not exposed <= public_ports:
+        problem(f"the Service targets ports {sorted(map(str, exposed))}; it must target the public port(s) {sorted(public_ports)} only")
+    if len(problems) == before:
+        ok(f"management port {management_port}: probes and prometheus.io annotations use it, the Service exposes only {', '.join(map(str, sorted(exposed)))}")
 
 if not problems:
     ok("Deployment, Service, HPA, ConfigMaps and Secret reference are consistent")

@@ -1,10 +1,14 @@
 using System.Text.Json;
+using LlmProxy.Hosting;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace LlmProxy.Health;
 
-/// <summary><c>/healthz</c> (the process is alive) and <c>/readyz</c> (configuration valid, required stores reachable).</summary>
+/// <summary>
+/// <c>/healthz</c> (the process is alive; no detail, served on every listener) and <c>/readyz</c> (configuration valid,
+/// required stores reachable, one entry per check: served on the management listener only when there is one).
+/// </summary>
 public static class HealthEndpoints
 {
     /// <summary>Tag of the health checks that decide readiness. Features with a required store add a check with this tag.</summary>
@@ -24,7 +28,7 @@ public static class HealthEndpoints
                 [HealthStatus.Degraded] = StatusCodes.Status200OK,
                 [HealthStatus.Unhealthy] = StatusCodes.Status503ServiceUnavailable,
             },
-        });
+        }).RequireManagementListener();
         return endpoints;
     }
 

@@ -18,6 +18,7 @@ public static class LlmProxyApplicationExtensions
         // Build the configuration now so that an invalid one stops startup with every problem listed.
         _ = app.Services.GetRequiredService<GatewayConfigurationProvider>();
 
+        app.UseLlmProxyListeners();
         app.UseMiddleware<RequestIdMiddleware>();
         app.UseMiddleware<RequestLimitsMiddleware>();
         app.UseMiddleware<GatewayErrorMiddleware>();

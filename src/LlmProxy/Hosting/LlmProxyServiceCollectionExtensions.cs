@@ -41,6 +41,7 @@ public static class LlmProxyServiceCollectionExtensions
         // Kestrel stops accepting on SIGTERM, then waits the grace period for in-flight requests and streams; hosted
         // services (the usage ledger's flush among them) stop after that, with a budget of their own.
         services.AddLlmProxyGracefulShutdown(configuration);
+        services.AddLlmProxyListeners(configuration);
         services.AddLlmProxyRequestLimits();
         services.TryAddSingleton(TimeProvider.System);
         services.AddHttpForwarder();

@@ -2,6 +2,7 @@ using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text;
 using LlmProxy.Configuration;
+using LlmProxy.Hosting;
 using LlmProxy.Tenancy;
 using Microsoft.Extensions.Options;
 
@@ -42,7 +43,7 @@ public static class MetricsEndpointRouteBuilderExtensions
         // The port is checked on the connection, not with RequireHost("*:port"): host matching reads the Host header,
         // which the client writes, so a request to the public port with "Host: x:9464" would get through.
         var endpoint = new MetricsEndpoint(collector, options.ApiKeyHash, options.Port);
-        endpoints.MapGet(options.Path, endpoint.HandleAsync).WithDisplayName("LlmProxy metrics");
+        endpoints.MapGet(options.Path, endpoint.HandleAsync).WithDisplayName("LlmProxy metrics").RequireManagementListener();
         return endpoints;
     }
 }

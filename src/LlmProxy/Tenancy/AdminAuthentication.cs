@@ -1,11 +1,13 @@
 using LlmProxy.Configuration;
+using LlmProxy.Hosting;
 using LlmProxy.OpenAi;
 
 namespace LlmProxy.Tenancy;
 
 /// <summary>
 /// Admin endpoints live under <c>/admin</c> and need an admin key (<c>LlmProxy:AdminKeys</c>), which is
-/// never a tenant key. With no admin key configured, every admin endpoint answers 401.
+/// never a tenant key. With no admin key configured, every admin endpoint answers 401. With a management port
+/// (<c>LlmProxy:Management:Port</c>) they are served on that port only.
 /// </summary>
 public static class AdminAuthentication
 {
@@ -15,7 +17,7 @@ public static class AdminAuthentication
     public static RouteGroupBuilder MapAdminGroup(this IEndpointRouteBuilder endpoints)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
-        var group = endpoints.MapGroup(PathPrefix);
+        var group = endpoints.MapGroup(PathPrefix).RequireManagementListener();
         group.AddEndpointFilter(async (context, next) =>
         {
             var http = context.HttpContext;

@@ -53,10 +53,15 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
     /// <param name="withoutInheritedAwsOrLlmProxyVariables">
     /// Drop every inherited <c>AWS_*</c> and <c>LLMPROXY*</c> variable first, so the process sees only the ones the test sets.
     /// </param>
+    /// <param name="urls">
+    /// Every address to listen on (<c>;</c>-separated), instead of the one of <paramref name="port"/>; the first is
+    /// <see cref="BaseAddress"/>.
+    /// </param>
     public static GatewayProcess Start(string workingDirectory, IReadOnlyDictionary<string, string?> environment, int port = 0,
-        bool withoutInheritedAwsOrLlmProxyVariables = false)
+        bool withoutInheritedAwsOrLlmProxyVariables = false, string? urls = null)
     {
-        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "LlmProxy.dll"), "--urls", $"http://127.0.0.1:{port}"])
+        urls ??= $"http://127.0.0.1:{port}";
+        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "LlmProxy.dll"), "--urls", urls])
         {
             WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
@@ -86,7 +91,8 @@ internal sealed partial class GatewayProcess : IAsyncDisposable
         }
 
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
-        var gateway = new GatewayProcess(process, port == 0 ? null : new Uri($"http://127.0.0.1:{port}/"));
+        var first = new Uri(urls.Split(';')[0]);
+        var gateway = new GatewayProcess(process, first.Port == 0 ? null : new Uri(first, "/"));
         process.OutputDataReceived += (_, e) => gateway.Receive(e.Data, standardError: false);
         process.ErrorDataReceived += (_, e) => gateway.Receive(e.Data, standardError: true);
         process.Start();
