@@ -285,13 +285,21 @@ internal sealed class ConverseRequestBuilder
         else
         {
             JsonNode? parsed;
+            var utf8 = System.Text.Encoding.UTF8.GetBytes(arguments);
             try
             {
-                parsed = JsonNode.Parse(arguments, documentOptions: ArgumentsOptions);
+                parsed = JsonNode.Parse(utf8, documentOptions: ArgumentsOptions);
             }
             catch (JsonException)
             {
                 throw Reject(argumentsPath, $"'{argumentsPath}' is not valid JSON; {ProviderName} needs the tool call's arguments as a JSON object.", "invalid_value");
+            }
+            // JSON inside a string is parsed here for the first time: its strings get the check the body's got at the door
+            // (an escaped lone surrogate, "\\ud800" in the body, is valid text outside and invalid inside).
+            if (JsonTextValidator.Validate(utf8, ArgumentsOptions.MaxDepth) is not null)
+            {
+                throw Reject(argumentsPath, $"'{argumentsPath}' holds a string that is not valid Unicode text (an unpaired surrogate escape such as \\ud800).",
+                    "invalid_value");
             }
             input = parsed switch
             {
