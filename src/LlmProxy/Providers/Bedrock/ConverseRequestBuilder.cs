@@ -367,11 +367,12 @@ internal sealed class ConverseRequestBuilder
         {
             return null;
         }
-        if (node is JsonValue value && value.GetValueKind() == JsonValueKind.Number && value.TryGetValue(out double result))
+        // 1e999999 reads as infinity, which JSON cannot carry to Bedrock: out of range is the client's error like a wrong type.
+        if (node is JsonValue value && value.GetValueKind() == JsonValueKind.Number && value.TryGetValue(out double result) && double.IsFinite(result))
         {
             return result;
         }
-        throw Reject(name, $"'{name}' must be a number.", "invalid_value");
+        throw Reject(name, $"'{name}' must be a finite number.", "invalid_value");
     }
 
     private static List<string>? ReadStop(JsonNode? stop)
