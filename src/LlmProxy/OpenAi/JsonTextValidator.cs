@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Unicode;
@@ -9,12 +10,11 @@ namespace LlmProxy.OpenAi;
 /// Checks every string of a JSON body (property names and values) once, where the body is parsed: invalid UTF-8 and
 /// lone surrogate escapes (<c>"\ud800"</c>) are client errors, found here with the path of the field they are in. Without
 /// this check they surface much later, as an exception wherever a stage first turns that string into text (the cache key,
-/// a provider's request builder), and that would be a 500. One forward pass with <see cref="Utf8JsonReader"/>; strings
-/// without escapes are checked in place, escaped ones are unescaped into a stack or pooled buffer.
+/// a provider's request builder), and that would be a 500. One forward pass with <see cref="Utf8JsonReader"/>; each string
+/// is checked in place (<see cref="Utf8.IsValid"/>, then its <c>\u</c> escapes), nothing is copied or allocated.
 /// </summary>
 internal static class JsonTextValidator
 {
-    private const int StackBufferBytes = 256;
     private const int MaxParamLength = 256;
 
     /// <summary>
@@ -99,31 +99,51 @@ internal static class JsonTextValidator
     private static bool IsValidText(ref Utf8JsonReader reader)
     {
         var raw = reader.ValueSpan;
-        if (!reader.ValueIsEscaped)
-        {
-            return Utf8.IsValid(raw);
-        }
-        // Unescaped text is never longer than its escaped form.
-        byte[]? rented = null;
-        var buffer = raw.Length <= StackBufferBytes ? stackalloc byte[StackBufferBytes] : (rented = ArrayPool<byte>.Shared.Rent(raw.Length));
-        try
-        {
-            var written = reader.CopyString(buffer);
-            return Utf8.IsValid(buffer[..written]);
-        }
-        catch (InvalidOperationException)
-        {
-            // An escape that is not a complete UTF-16 code point: "\ud800" alone, or followed by anything but a low surrogate.
-            return false;
-        }
-        finally
-        {
-            if (rented is not null)
-            {
-                ArrayPool<byte>.Shared.Return(rented);
-            }
-        }
+        // Escapes are ASCII, so the raw bytes must be UTF-8 on their own, escaped or not (a multi-byte sequence cut by an
+        // escape is invalid here too). What an escape adds is a UTF-16 code unit: those must pair up.
+        return Utf8.IsValid(raw) && (!reader.ValueIsEscaped || SurrogateEscapesPair(raw));
     }
+
+    /// <summary>
+    /// Whether every <c>\uD800</c>-<c>\uDBFF</c> escape is followed by a <c>\uDC00</c>-<c>\uDFFF</c> one, and no low surrogate
+    /// stands alone. The reader has already checked that each escape is well-formed. Scanning for the escapes costs a
+    /// fraction of unescaping the string (<see cref="Utf8JsonReader.CopyString(Span{byte})"/>), which long prompts with many
+    /// escapes made the most expensive part of the check.
+    /// </summary>
+    private static bool SurrogateEscapesPair(ReadOnlySpan<byte> raw)
+    {
+        var i = raw.IndexOf((byte)'\\');
+        while (i >= 0)
+        {
+            if (raw[i + 1] != (byte)'u')
+            {
+                i += 2;
+            }
+            else
+            {
+                var unit = Hex4(raw.Slice(i + 2, 4));
+                i += 6;
+                if (char.IsLowSurrogate(unit))
+                {
+                    return false;
+                }
+                if (char.IsHighSurrogate(unit))
+                {
+                    if (i + 6 > raw.Length || raw[i] != (byte)'\\' || raw[i + 1] != (byte)'u' || !char.IsLowSurrogate(Hex4(raw.Slice(i + 2, 4))))
+                    {
+                        return false;
+                    }
+                    i += 6;
+                }
+            }
+            var next = raw[i..].IndexOf((byte)'\\');
+            i = next < 0 ? -1 : i + next;
+        }
+        return true;
+    }
+
+    private static char Hex4(ReadOnlySpan<byte> digits) =>
+        (char)ushort.Parse(digits, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture);
 
     private static string Capitalize(string text) => text.Length > 0 && char.IsLower(text[0]) ? char.ToUpperInvariant(text[0]) + text[1..] : text;
 
