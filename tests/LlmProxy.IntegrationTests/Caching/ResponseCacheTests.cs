@@ -2,7 +2,6 @@ using System.ClientModel;
 using System.Text;
 using System.Text.Json.Nodes;
 using LlmProxy.Caching;
-using LlmProxy.Testing;
 using LlmProxy.Simulator;
 using OpenAI.Chat;
 
