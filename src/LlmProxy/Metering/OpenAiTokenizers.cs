@@ -14,15 +14,23 @@ namespace LlmProxy.Metering;
 internal sealed class OpenAiTokenizers
 {
     // One entry per upstream model name seen in an estimate: those come from the configuration, not from clients.
-    private readonly ConcurrentDictionary<string, Lazy<Tokenizer?>> _byModel = new(StringComparer.OrdinalIgnoreCase);
+    // Created on the first estimate, so that a gateway that never needs one does not even load the library.
+    private ConcurrentDictionary<string, Lazy<Tokenizer?>>? _byModel;
     private int _loaded;
 
     /// <summary>How many models' tokenizers were created (the encodings' data are shared between models by the library).</summary>
     public int Loaded => Volatile.Read(ref _loaded);
 
     /// <summary>The tokenizer of <paramref name="upstreamModel"/>, or <see langword="null"/> when it is not an OpenAI model.</summary>
-    public Tokenizer? ForModel(string? upstreamModel) =>
-        string.IsNullOrWhiteSpace(upstreamModel) ? null : _byModel.GetOrAdd(upstreamModel, model => new Lazy<Tokenizer?>(() => Create(model))).Value;
+    public Tokenizer? ForModel(string? upstreamModel)
+    {
+        if (string.IsNullOrWhiteSpace(upstreamModel))
+        {
+            return null;
+        }
+        var byModel = LazyInitializer.EnsureInitialized(ref _byModel, () => new ConcurrentDictionary<string, Lazy<Tokenizer?>>(StringComparer.OrdinalIgnoreCase));
+        return byModel.GetOrAdd(upstreamModel, model => new Lazy<Tokenizer?>(() => Create(model))).Value;
+    }
 
     private Tokenizer? Create(string model)
     {
