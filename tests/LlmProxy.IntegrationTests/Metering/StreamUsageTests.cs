@@ -136,7 +136,7 @@ public sealed class StreamUsageTests : IAsyncLifetime
     [Fact]
     public async Task Stream_OpenAiModelCutShort_RecordCountsWhatTheClientGotWithTheModelsTokenizer()
     {
-        // English, code and CJK: the four-characters rule is off by +26%, -40% and -71% on these with o200k_base.
+        // English, code and CJK together: text on which four characters a token is off in both directions.
         const string prompt = "The gateway writes down what each call cost, even when the upstream forgets to say. "
             + "if (sum[i] > max) { max = sum[i]; at = i; } return (max, at); "
             + "網關仍然必須在帳本裡寫下一個數字，因為財務部門會在月底用它來核對發票。";
