@@ -6,7 +6,6 @@ using System.Text;
 using System.Text.Json;
 using LlmProxy.IntegrationTests.Infrastructure;
 using LlmProxy.IntegrationTests.OpenAiApi;
-using LlmProxy.Testing;
 using LlmProxy.Simulator;
 
 namespace LlmProxy.IntegrationTests.Routing;

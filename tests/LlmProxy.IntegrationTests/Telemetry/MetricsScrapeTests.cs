@@ -5,7 +5,6 @@ using System.Text;
 using System.Text.RegularExpressions;
 using LlmProxy.IntegrationTests.Infrastructure;
 using LlmProxy.Simulator;
-using LlmProxy.Testing;
 
 namespace LlmProxy.IntegrationTests.Telemetry;
 
