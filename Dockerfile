@@ -8,7 +8,7 @@
 
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 WORKDIR /source
-COPY Directory.Build.props Directory.Build.targets Directory.Packages.props LlmProxy.sln ./
+COPY Directory.Build.props Directory.Packages.props LlmProxy.sln ./
 COPY src/LlmProxy/LlmProxy.csproj src/LlmProxy/
 COPY src/LlmProxy.Simulator/LlmProxy.Simulator.csproj src/LlmProxy.Simulator/
 RUN dotnet restore src/LlmProxy/LlmProxy.csproj

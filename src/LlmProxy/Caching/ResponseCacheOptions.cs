@@ -52,8 +52,8 @@ public sealed class RedisResponseCacheOptions
     /// <summary>
     /// StackExchange.Redis configuration string, e.g. <c>redis:6379,password=...,ssl=true</c>. Required when
     /// <see cref="ResponseCacheOptions.Store"/> is <c>redis</c>. Unless the string says otherwise the gateway adds
-    /// <c>abortConnect=false</c>, <c>connectTimeout=1000</c> and <c>syncTimeout=500</c>, so a dead Redis costs
-    /// little time. The default is none.
+    /// <c>abortConnect=false</c>, <c>connectTimeout=1000</c> and an <c>asyncTimeout</c> of <see cref="OperationTimeout"/>,
+    /// so a dead Redis costs little time. The default is none.
     /// </summary>
     public string? Configuration { get; set; }
 

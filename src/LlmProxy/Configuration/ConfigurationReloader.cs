@@ -167,7 +167,8 @@ internal sealed partial class ConfigurationReloader : IDisposable
 
     /// <summary>
     /// A JSON file that does not parse fails its reload inside the file watcher, where nobody sees the exception. Log it;
-    /// the handler does not swallow the error, so the reload is still abandoned and nothing from the file is applied.
+    /// the handler does not swallow the error, so the reload is abandoned and the file keeps its last good values
+    /// (<see cref="LastGoodJsonConfigurationSource"/>; the framework's own JSON source would have emptied them).
     /// </summary>
     private void ObserveFileErrors()
     {

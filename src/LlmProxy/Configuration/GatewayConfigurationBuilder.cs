@@ -50,6 +50,12 @@ public sealed class GatewayConfigurationBuilder(ProviderRegistry providers) : ID
             }
         }
 
+        if (options.QuickStartDefaultsLeftOut.Count > 0)
+        {
+            warnings.Add($"the configuration defines tenants of its own, so the quick start's defaults in appsettings.json are left out: "
+                + $"{string.Join(", ", options.QuickStartDefaultsLeftOut)}. Set {LlmProxyOptions.SectionName}:{nameof(LlmProxyOptions.KeepQuickStartDefaults)} to true to keep them.");
+        }
+
         var routes = BuildRoutes(options, problems, warnings);
         var keys = BuildTenants(options, routes, adminHashes, problems);
 
@@ -69,7 +75,8 @@ public sealed class GatewayConfigurationBuilder(ProviderRegistry providers) : ID
         var deploymentIds = new Dictionary<string, string>(StringComparer.Ordinal);
         if (options.Models.Count == 0)
         {
-            problems.Add($"{LlmProxyOptions.SectionName}:Models is empty: configure at least one model and its deployments.");
+            problems.Add($"{LlmProxyOptions.SectionName}:Models is empty: configure at least one model and its deployments."
+                + (options.QuickStartDefaultsLeftOut.Count > 0 ? " (The quick start's models in appsettings.json are left out because the configuration defines tenants of its own.)" : ""));
         }
 
         foreach (var (modelName, model) in options.Models)

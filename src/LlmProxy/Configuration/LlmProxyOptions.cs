@@ -36,6 +36,16 @@ public sealed class LlmProxyOptions
 
     /// <summary>The in-process simulator used by the quick start.</summary>
     public EmbeddedSimulatorOptions Simulator { get; set; } = new();
+
+    /// <summary>
+    /// Keep the quick start's demo tenant (whose key the README publishes), its routes and its embedded simulator, all
+    /// from the repository's <c>appsettings.json</c>, when the configuration defines tenants of its own. The default is
+    /// false: a configuration with a tenant of its own leaves them out (with one warning at startup).
+    /// </summary>
+    public bool KeepQuickStartDefaults { get; set; }
+
+    /// <summary>What of the quick start's defaults was left out (see <see cref="QuickStartDefaults"/>); empty when nothing was.</summary>
+    internal IReadOnlyList<string> QuickStartDefaultsLeftOut { get; set; } = [];
 }
 
 public sealed class TenantOptions

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net.Http.Headers;
+using System.Runtime.InteropServices;
 using LlmProxy.OpenAi;
 using LlmProxy.Pipeline;
 using LlmProxy.Providers;
@@ -53,9 +54,14 @@ internal sealed class AttemptTransformer : HttpTransformer
     {
         proxyRequest.Method = HttpMethod.Post;
         proxyRequest.RequestUri = new Uri(destinationPrefix + _request.RelativePath, UriKind.Absolute);
-        var content = new ReadOnlyMemoryContent(_request.Body);
+        // YARP sends the body it set up itself (its content streams HttpContext.Request.Body, read when the request goes out)
+        // and refuses a replaced HttpContent: the translated bytes become the request body, as YARP's transform docs show.
+        // A new stream over the same bytes per attempt, so a failover sends them again from the start.
+        var content = proxyRequest.Content
+            ?? throw new InvalidOperationException("The forwarder set up no request body; a chat request always has one.");
+        httpContext.Request.Body = ReadOnlyStream(_request.Body);
+        content.Headers.ContentLength = _request.Body.Length;
         content.Headers.ContentType = _request.ContentType == "application/json" ? JsonContentType : new MediaTypeHeaderValue(_request.ContentType);
-        proxyRequest.Content = content;
         proxyRequest.Headers.Accept.Add(_request.Accept is { } accept ? new MediaTypeWithQualityHeaderValue(accept)
             : _chat.Request.Stream ? AcceptEventStream : AcceptJson);
         try
@@ -145,6 +151,12 @@ internal sealed class AttemptTransformer : HttpTransformer
         await httpResponse.Body.WriteAsync(translated.Body, cancellationToken);
         return false;
     }
+
+    /// <summary>A read-only stream over <paramref name="body"/> without copying it (translators write into arrays).</summary>
+    private static MemoryStream ReadOnlyStream(ReadOnlyMemory<byte> body) =>
+        MemoryMarshal.TryGetArray(body, out var segment)
+            ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)
+            : new MemoryStream(body.ToArray(), writable: false);
 
     private void SetServedHeaders(HttpContext httpContext)
     {

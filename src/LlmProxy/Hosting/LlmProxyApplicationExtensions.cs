@@ -20,6 +20,7 @@ public static class LlmProxyApplicationExtensions
 
         app.UseLlmProxyListeners();
         app.UseMiddleware<RequestIdMiddleware>();
+        app.UseMiddleware<RequestLimitsMiddleware>();
         app.UseMiddleware<GatewayErrorMiddleware>();
         app.UseRouting();
         app.UseMiddleware<TenantAuthenticationMiddleware>();

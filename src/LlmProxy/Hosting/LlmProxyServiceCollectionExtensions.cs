@@ -11,6 +11,7 @@ using LlmProxy.RateLimiting;
 using LlmProxy.Routing;
 using LlmProxy.Telemetry;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace LlmProxy.Hosting;
 
@@ -35,10 +36,13 @@ public static class LlmProxyServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(configuration);
 
         services.AddOptions<LlmProxyOptions>().Bind(configuration.GetSection(LlmProxyOptions.SectionName));
+        // A configuration with tenants of its own leaves out the quick start's demo tenant and routes.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IPostConfigureOptions<LlmProxyOptions>>(new QuickStartDefaults(configuration)));
         // Kestrel stops accepting on SIGTERM, then waits the grace period for in-flight requests and streams; hosted
         // services (the usage ledger's flush among them) stop after that, with a budget of their own.
         services.AddLlmProxyGracefulShutdown(configuration);
         services.AddLlmProxyListeners(configuration);
+        services.AddLlmProxyRequestLimits();
         services.TryAddSingleton(TimeProvider.System);
         services.AddHttpForwarder();
 

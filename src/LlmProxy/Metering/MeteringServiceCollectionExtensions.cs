@@ -41,6 +41,7 @@ public static class MeteringServiceCollectionExtensions
         services.TryAddSingleton<Telemetry.GatewayMetrics>();
         services.TryAddSingleton<MeteringMetrics>();
         services.TryAddSingleton<PriceTableProvider>();
+        services.TryAddSingleton<OpenAiTokenizers>();
         services.TryAddSingleton<UsageRecordFactory>();
         services.TryAddSingleton(sp =>
         {

@@ -1,17 +1,18 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using LlmProxy.Pipeline;
+using Microsoft.ML.Tokenizers;
 
 namespace LlmProxy.Metering;
 
 /// <summary>
 /// Watches a response as the client receives it and keeps what is needed to estimate completion tokens when the
-/// upstream reports none: the output characters of every streamed chunk, or of a non-streamed body without usage.
+/// upstream reports none: the output text of every streamed chunk, or of a non-streamed body without usage.
 /// </summary>
 internal sealed class ResponseUsageObserver(ChatContext chat) : IChatResponseObserver
 {
-    private long _outputCharacters;
-    private int? _bodyCompletionTokens;
+    private readonly OutputText _output = new();
+    private int? _unparsedBodyTokens;
 
     /// <summary>Chunks the client was sent.</summary>
     public int Chunks { get; private set; }
@@ -19,13 +20,13 @@ internal sealed class ResponseUsageObserver(ChatContext chat) : IChatResponseObs
     /// <summary>Whether a complete non-streamed body was seen.</summary>
     public bool SawResponse { get; private set; }
 
-    /// <summary>Completion tokens of what the client received, estimated from its characters.</summary>
-    public int EstimatedCompletionTokens => _bodyCompletionTokens ?? UsageEstimator.FromCharacters(_outputCharacters);
+    /// <summary>Completion tokens of what the client received: counted by <paramref name="tokenizer"/> when there is one, else estimated from its characters.</summary>
+    public int EstimateCompletionTokens(Tokenizer? tokenizer) => _unparsedBodyTokens ?? _output.Tokens(tokenizer);
 
     public void OnChunk(JsonObject chunk)
     {
         Chunks++;
-        _outputCharacters += UsageEstimator.OutputCharacters(chunk);
+        UsageEstimator.AddChunkOutput(chunk, _output);
     }
 
     public void OnResponse(ReadOnlySpan<byte> body)
@@ -38,11 +39,14 @@ internal sealed class ResponseUsageObserver(ChatContext chat) : IChatResponseObs
         }
         try
         {
-            _bodyCompletionTokens = JsonNode.Parse(body) is JsonObject completion ? UsageEstimator.EstimateCompletion(completion) : 0;
+            if (JsonNode.Parse(body) is JsonObject completion)
+            {
+                UsageEstimator.AddCompletionOutput(completion, _output);
+            }
         }
         catch (JsonException)
         {
-            _bodyCompletionTokens = UsageEstimator.FromCharacters(body.Length);
+            _unparsedBodyTokens = UsageEstimator.FromCharacters(body.Length);
         }
     }
 }

@@ -9,7 +9,8 @@ using Microsoft.Extensions.Options;
 namespace LlmProxy.Metering;
 
 /// <summary>Turns what the gateway knows at the end of a chat request into a <see cref="UsageRecord"/> with tokens and cost.</summary>
-internal sealed class UsageRecordFactory(PriceTableProvider prices, GatewayConfigurationProvider configuration, IOptions<MeteringOptions> options)
+internal sealed class UsageRecordFactory(PriceTableProvider prices, GatewayConfigurationProvider configuration, IOptions<MeteringOptions> options,
+    OpenAiTokenizers tokenizers)
 {
     /// <summary>Header naming the calling application or agent; OpenAI's <c>user</c> field is used when it is absent.</summary>
     public const string AgentHeader = "x-llmproxy-agent";
@@ -48,7 +49,7 @@ internal sealed class UsageRecordFactory(PriceTableProvider prices, GatewayConfi
         var usage = cacheHit ? null : chat?.Usage;
         if (!cacheHit && usage is null && chat is not null && ReachedUpstream(chat, http, disconnected))
         {
-            usage = Estimate(chat, http.Features.Get<ResponseUsageObserver>());
+            usage = Estimate(chat, http.Features.Get<ResponseUsageObserver>(), deployment);
         }
 
         var prompt = usage?.PromptTokens ?? 0;
@@ -98,10 +99,12 @@ internal sealed class UsageRecordFactory(PriceTableProvider prices, GatewayConfi
     private static bool ReachedUpstream(ChatContext chat, HttpContext http, bool disconnected) =>
         chat.Attempts > 0 && ((http.Response.HasStarted && http.Response.StatusCode is >= 200 and < 300) || disconnected);
 
-    private static TokenUsage Estimate(ChatContext chat, ResponseUsageObserver? observer)
+    /// <summary>Prompt and completion tokens the upstream did not report: counted with the model's tokenizer for OpenAI models, else estimated cheaply.</summary>
+    private TokenUsage Estimate(ChatContext chat, ResponseUsageObserver? observer, Deployment? deployment)
     {
-        var prompt = UsageEstimator.EstimatePrompt(chat.Request);
-        var completion = observer?.EstimatedCompletionTokens ?? 0;
+        var tokenizer = tokenizers.ForModel(deployment?.UpstreamModel);
+        var prompt = UsageEstimator.EstimatePrompt(chat.Request, tokenizer);
+        var completion = observer?.EstimateCompletionTokens(tokenizer) ?? 0;
         return new TokenUsage(prompt, completion, prompt + completion, null, Estimated: true);
     }
 

@@ -37,9 +37,9 @@ internal sealed partial class ChatCompletionsEndpoint(
             var chat = state.Chat;
             // An exception is turned into a 500 by the error middleware after this point.
             var status = threw && !http.Response.HasStarted ? StatusCodes.Status500InternalServerError : http.Response.StatusCode;
-            var completion = new ChatRequestCompletion(http, identity, request?.Model, chat, status,
+            var completion = new ChatRequestCompletion(http, identity, request?.Model ?? state.RequestedModel, chat, status,
                 System.Diagnostics.Stopwatch.GetElapsedTime(started), startedAt);
-            LogCompleted(logger, http.TraceIdentifier, identity.Tenant.Name, identity.KeyId, request?.Model, chat?.ServedBy?.Id, completion.StatusCode, request?.Stream ?? false,
+            LogCompleted(logger, http.TraceIdentifier, identity.Tenant.Name, identity.KeyId, completion.RequestedModel, chat?.ServedBy?.Id, completion.StatusCode, request?.Stream ?? false,
                 chat?.Attempts ?? 0, completion.Elapsed.TotalMilliseconds, chat?.Usage?.PromptTokens, chat?.Usage?.CompletionTokens, chat?.CacheHit ?? false, chat?.ErrorCode,
                 chat?.UpstreamRequestId);
             foreach (var listener in _listeners)
@@ -52,6 +52,9 @@ internal sealed partial class ChatCompletionsEndpoint(
     private sealed class ServeState
     {
         public ChatRequest? Request;
+
+        /// <summary>The model the body names, also when the request was refused before it became a <see cref="ChatRequest"/>.</summary>
+        public string? RequestedModel;
         public ChatContext? Chat;
     }
 
@@ -64,7 +67,8 @@ internal sealed partial class ChatCompletionsEndpoint(
             await ErrorResponseWriter.WriteAsync(http, readError);
             return;
         }
-        if (!ChatRequestParser.TryParse(body, out var request, out var parseError))
+        var parsed = ChatRequestParser.TryParse(body, out var request, out var parseError, out state.RequestedModel);
+        if (!parsed)
         {
             await ErrorResponseWriter.WriteAsync(http, parseError!);
             return;

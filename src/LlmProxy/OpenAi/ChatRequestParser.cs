@@ -13,9 +13,17 @@ public static class ChatRequestParser
     private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 64 };
     private static readonly HashSet<string> Roles = ["system", "developer", "user", "assistant", "tool", "function"];
 
-    public static bool TryParse(ReadOnlyMemory<byte> body, out ChatRequest? request, out GatewayError? error)
+    public static bool TryParse(ReadOnlyMemory<byte> body, out ChatRequest? request, out GatewayError? error) =>
+        TryParse(body, out request, out error, out _);
+
+    /// <summary>
+    /// Parses <paramref name="body"/>. <paramref name="model"/> is the <c>model</c> the client named, when the body has a
+    /// readable one, even if the request is refused for another reason (so that a refusal is still counted under its model).
+    /// </summary>
+    public static bool TryParse(ReadOnlyMemory<byte> body, out ChatRequest? request, out GatewayError? error, out string? model)
     {
         request = null;
+        model = null;
         JsonNode? root;
         try
         {
@@ -35,12 +43,21 @@ public static class ChatRequestParser
             return false;
         }
 
+        // Every string once, before any stage turns one into text: invalid UTF-8 or a lone surrogate is the client's error.
+        error = JsonTextValidator.Validate(body.Span, DocumentOptions.MaxDepth);
+        if (error is not null)
+        {
+            model = ReadableModel(obj);
+            return false;
+        }
+
         try
         {
-            error = Validate(obj, out var model, out var stream, out var includeUsage, out var messages);
+            error = Validate(obj, out var validModel, out var stream, out var includeUsage, out var messages);
             if (error is null)
             {
-                request = new ChatRequest(obj, model!, stream, includeUsage, messages!);
+                model = validModel;
+                request = new ChatRequest(obj, validModel!, stream, includeUsage, messages!);
                 return true;
             }
         }
@@ -49,7 +66,22 @@ public static class ChatRequestParser
             // Duplicate property names and other structural problems surface lazily from JsonObject.
             error = GatewayErrors.InvalidJson(ex is ArgumentException ? "duplicate property name" : "unexpected value type");
         }
+        model ??= ReadableModel(obj);
         return false;
+    }
+
+    /// <summary>The body's <c>model</c> when it is a string that is valid text; null otherwise.</summary>
+    private static string? ReadableModel(JsonObject body)
+    {
+        try
+        {
+            return body["model"] is JsonValue value && value.GetValueKind() == JsonValueKind.String ? value.GetValue<string>() : null;
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
+        {
+            // A lone surrogate or invalid UTF-8 in the name itself, or a duplicate property name.
+            return null;
+        }
     }
 
     private static GatewayError? Validate(JsonObject body, out string? model, out bool stream, out bool includeUsage, out JsonArray? messages)

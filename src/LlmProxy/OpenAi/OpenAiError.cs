@@ -55,6 +55,9 @@ public static class GatewayErrors
     public static GatewayError RequestTooLarge(long limit) => new(StatusCodes.Status413RequestEntityTooLarge, new OpenAiError(
         $"The request body is larger than this gateway accepts ({limit} bytes).", InvalidRequest, null, "request_too_large"));
 
+    public static GatewayError UnsupportedMediaType(string message) => new(StatusCodes.Status415UnsupportedMediaType, new OpenAiError(
+        message, InvalidRequest, null, "unsupported_media_type"));
+
     public static GatewayError UnknownPath(string method, string path) => new(StatusCodes.Status404NotFound, new OpenAiError(
         $"Invalid URL ({method} {path}).", InvalidRequest, null, "unknown_url"));
 

@@ -97,7 +97,10 @@ public sealed class RedisRateLimitOptions
     /// </summary>
     public string Clock { get; set; } = RateLimitClocks.Server;
 
-    /// <summary>Longest wait for one Redis round trip before Redis is treated as unreachable. The default is 1 second.</summary>
+    /// <summary>
+    /// Longest wait for one Redis round trip before Redis is treated as unreachable: the client's <c>asyncTimeout</c>,
+    /// unless <see cref="Configuration"/> sets one. The default is 1 second.
+    /// </summary>
     public TimeSpan OperationTimeout { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Longest wait for the first connection to Redis. The default is 5 seconds.</summary>

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using LlmProxy.Hosting;
 using StackExchange.Redis;
 
 namespace LlmProxy.RateLimiting;
@@ -198,21 +199,11 @@ internal sealed partial class RedisRateLimitStore : IRateLimitStore, IAsyncDispo
         }
     }
 
-    private async Task<RedisResult> EvaluateAsync(string script, RedisKey[] keys, RedisValue[] args, TimeSpan? timeout = null)
+    /// <summary>One script round trip, bounded by <see cref="RedisRateLimitOptions.OperationTimeout"/> (the client's async timeout).</summary>
+    private async Task<RedisResult> EvaluateAsync(string script, RedisKey[] keys, RedisValue[] args)
     {
         var connection = await ConnectAsync();
-        var evaluation = connection.GetDatabase().ScriptEvaluateAsync(script, keys, args);
-        try
-        {
-            // StackExchange.Redis 1.x has no timeout of its own on async commands.
-            return await evaluation.WaitAsync(timeout ?? _options.OperationTimeout, _time);
-        }
-        catch (TimeoutException)
-        {
-            _ = evaluation.ContinueWith(static t => _ = t.Exception, CancellationToken.None,
-                TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            throw;
-        }
+        return await connection.GetDatabase().ScriptEvaluateAsync(script, keys, args);
     }
 
     /// <summary>
@@ -220,15 +211,27 @@ internal sealed partial class RedisRateLimitStore : IRateLimitStore, IAsyncDispo
     /// the scripts' first round trip (Redis compiling them, and this process running that code path for the first time)
     /// already paid. On a freshly started replica of a busy machine that first round trip can take longer than
     /// <see cref="RedisRateLimitOptions.OperationTimeout"/>, which would send the first requests to the failure mode;
-    /// here it may take up to <see cref="RedisRateLimitOptions.ConnectTimeout"/>. Throws when Redis does not answer.
+    /// here a round trip that timed out is tried again for up to <see cref="RedisRateLimitOptions.ConnectTimeout"/>
+    /// (Redis keeps the script it compiled for the first try). Throws when Redis does not answer.
     /// </summary>
     public async Task WarmUpAsync()
     {
         await ConnectAsync();
-        RedisValue[] acquire = [Now(), WindowMs, _leaseMs, "warm-up", 0, 0, 1, 1, 0];
-        await EvaluateAsync(RedisScripts.Acquire, [], acquire, _options.ConnectTimeout);
-        RedisValue[] complete = [Now(), WindowMs, "warm-up", -1, 0];
-        await EvaluateAsync(RedisScripts.Complete, [], complete, _options.ConnectTimeout);
+        var giveUpAt = _time.GetUtcNow() + _options.ConnectTimeout;
+        while (true)
+        {
+            try
+            {
+                RedisValue[] acquire = [Now(), WindowMs, _leaseMs, "warm-up", 0, 0, 1, 1, 0];
+                await EvaluateAsync(RedisScripts.Acquire, [], acquire);
+                RedisValue[] complete = [Now(), WindowMs, "warm-up", -1, 0];
+                await EvaluateAsync(RedisScripts.Complete, [], complete);
+                return;
+            }
+            catch (RedisTimeoutException) when (_time.GetUtcNow() < giveUpAt)
+            {
+            }
+        }
     }
 
     private async Task<ConnectionMultiplexer> ConnectAsync()
@@ -261,6 +264,7 @@ internal sealed partial class RedisRateLimitStore : IRateLimitStore, IAsyncDispo
         var configuration = ConfigurationOptions.Parse(_options.Configuration!);
         // Start even when Redis is down, and reconnect in the background: the failure mode covers the gap.
         configuration.AbortOnConnectFail = false;
+        RedisCommandSettings.Apply(configuration, _options.Configuration!, _options.OperationTimeout);
         LogConnecting(_logger, string.Join(",", configuration.EndPoints.Select(e => e.ToString())));
         return ConnectionMultiplexer.ConnectAsync(configuration);
     }

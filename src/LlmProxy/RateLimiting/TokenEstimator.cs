@@ -36,48 +36,57 @@ internal static class TokenEstimator
     public static int? MaxCompletionTokens(JsonObject body) =>
         ReadPositiveInt(body["max_completion_tokens"]) ?? ReadPositiveInt(body["max_tokens"]);
 
-    public static int EstimatePrompt(JsonObject body)
+    public static int EstimatePrompt(JsonObject body) => EstimatePrompt(body, countTokens: null);
+
+    /// <summary>
+    /// The prompt estimate with the text counted by <paramref name="countTokens"/> (a real tokenizer) piece by piece, or
+    /// at <see cref="CharactersPerToken"/> characters a token over all of it when that is null. Framing and images are
+    /// counted the same way either way.
+    /// </summary>
+    public static int EstimatePrompt(JsonObject body, Func<string, int>? countTokens)
     {
-        long characters = 0;
-        long fixedTokens = ReplyPrimingTokens;
+        ArgumentNullException.ThrowIfNull(body);
+        var text = new PromptText(countTokens);
+        text.Fixed(ReplyPrimingTokens);
         if (body["messages"] is JsonArray messages)
         {
             foreach (var message in messages)
             {
-                fixedTokens += TokensPerMessage;
+                text.Fixed(TokensPerMessage);
                 if (message is not JsonObject m)
                 {
                     continue;
                 }
-                characters += Length(m["name"]);
-                characters += ContentLength(m["content"], ref fixedTokens);
+                text.Add(m["name"]);
+                AddContent(m["content"], ref text);
                 if (m["tool_calls"] is JsonArray calls)
                 {
                     foreach (var call in calls)
                     {
                         if (call?["function"] is JsonObject function)
                         {
-                            characters += Length(function["name"]) + Length(function["arguments"]);
+                            text.Add(function["name"]);
+                            text.Add(function["arguments"]);
                         }
                     }
                 }
             }
         }
         // Definitions the model reads as part of its prompt.
-        characters += SerializedLength(body["tools"]) + SerializedLength(body["functions"]) + SerializedLength(body["response_format"]);
-
-        var total = fixedTokens + (characters + CharactersPerToken - 1) / CharactersPerToken;
-        return (int)Math.Min(int.MaxValue, total);
+        text.AddSerialized(body["tools"]);
+        text.AddSerialized(body["functions"]);
+        text.AddSerialized(body["response_format"]);
+        return text.Total;
     }
 
-    private static long ContentLength(JsonNode? content, ref long fixedTokens)
+    private static void AddContent(JsonNode? content, ref PromptText text)
     {
         switch (content)
         {
             case JsonValue:
-                return Length(content);
+                text.Add(content);
+                break;
             case JsonArray parts:
-                long characters = 0;
                 foreach (var part in parts)
                 {
                     if (part is not JsonObject p)
@@ -87,24 +96,58 @@ internal static class TokenEstimator
                     var type = p["type"] is JsonValue t && t.TryGetValue<string>(out var s) ? s : null;
                     if (type is "image_url" or "input_image")
                     {
-                        fixedTokens += TokensPerImage;
+                        text.Fixed(TokensPerImage);
                     }
                     else
                     {
-                        characters += Length(p["text"]) + Length(p["refusal"]);
+                        text.Add(p["text"]);
+                        text.Add(p["refusal"]);
                     }
                 }
-                return characters;
-            default:
-                return 0;
+                break;
         }
     }
 
-    private static long Length(JsonNode? node) =>
-        node is JsonValue value && value.TryGetValue<string>(out var text) ? text.Length : 0;
+    /// <summary>Sums a prompt's tokens: fixed ones, plus its text either counted by a tokenizer or by characters.</summary>
+    private struct PromptText(Func<string, int>? countTokens)
+    {
+        private long _fixed;
+        private long _characters;
+        private long _counted;
 
-    private static long SerializedLength(JsonNode? node) =>
-        node is null || node.GetValueKind() == JsonValueKind.Null ? 0 : node.ToJsonString().Length;
+        public readonly int Total =>
+            (int)Math.Min(int.MaxValue, _fixed + _counted + (_characters + CharactersPerToken - 1) / CharactersPerToken);
+
+        public void Fixed(int tokens) => _fixed += tokens;
+
+        public void Add(JsonNode? node)
+        {
+            if (node is JsonValue value && value.TryGetValue<string>(out var text))
+            {
+                Add(text);
+            }
+        }
+
+        public void AddSerialized(JsonNode? node)
+        {
+            if (node is not null && node.GetValueKind() != JsonValueKind.Null)
+            {
+                Add(node.ToJsonString());
+            }
+        }
+
+        private void Add(string text)
+        {
+            if (countTokens is null)
+            {
+                _characters += text.Length;
+            }
+            else if (text.Length > 0)
+            {
+                _counted += countTokens(text);
+            }
+        }
+    }
 
     private static int? ReadPositiveInt(JsonNode? node)
     {

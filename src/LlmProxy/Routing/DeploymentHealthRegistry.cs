@@ -9,7 +9,10 @@ namespace LlmProxy.Routing;
 /// <see cref="ResiliencePipelineRegistry{TKey}"/> keyed by deployment id and generation: each
 /// <see cref="DeploymentHealth"/> gets a pipeline of its own, bound to its own breaker state. A configuration
 /// reload keeps the state of deployments whose id is unchanged; a deployment that a reload removes and a later
-/// one adds back starts afresh.
+/// one adds back starts afresh. Breaker changes reach operators through the gateway's own
+/// <c>llmproxy.deployment.breaker_state</c> gauge and log event 2101, which cover both breakers, drains and 429
+/// cool-downs; Polly.Extensions' telemetry would see only the ratio breaker, and would add a counter, a histogram and
+/// two log lines to every upstream attempt, so Polly.Core alone is used.
 /// </summary>
 public sealed partial class DeploymentHealthRegistry : IDisposable
 {

@@ -1,4 +1,5 @@
 using System.Text;
+using Amazon.Runtime.EventStreams;
 using LlmProxy.Configuration;
 using LlmProxy.OpenAi;
 using LlmProxy.Providers;
@@ -84,20 +85,33 @@ internal static class HotPathData
         return Encoding.UTF8.GetBytes(text.ToString());
     }
 
+    /// <summary>A Bedrock <c>event</c> message, encoded by AWSSDK.Core.</summary>
+    private static byte[] BedrockEvent(string eventType, ReadOnlySpan<byte> json)
+    {
+        var headers = new List<IEventStreamHeader>();
+        foreach (var (name, value) in new[] { (":event-type", eventType), (":content-type", "application/json"), (":message-type", "event") })
+        {
+            var header = new EventStreamHeader(name);
+            header.SetString(value);
+            headers.Add(header);
+        }
+        return new EventStreamMessage(headers, json.ToArray()).ToByteArray();
+    }
+
     private static byte[] BuildBedrockStream()
     {
         var messages = new List<byte[]>
         {
-            AwsEventStreamWriter.Event("messageStart", """{"p":"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0","role":"assistant"}"""u8),
+            BedrockEvent("messageStart", """{"p":"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0","role":"assistant"}"""u8),
         };
         for (var i = 0; i < ContentChunks; i++)
         {
-            messages.Add(AwsEventStreamWriter.Event("contentBlockDelta",
+            messages.Add(BedrockEvent("contentBlockDelta",
                 Encoding.UTF8.GetBytes($$"""{"contentBlockIndex":0,"delta":{"text":"{{(i == 0 ? "" : " ")}}word{{i}}"},"p":"abcdefghijklmnopqrstuvwxyzABCDEFGH"}""")));
         }
-        messages.Add(AwsEventStreamWriter.Event("contentBlockStop", """{"contentBlockIndex":0,"p":"abcdefghijklmnopqrstuvwxyzABCDEFGHIJ"}"""u8));
-        messages.Add(AwsEventStreamWriter.Event("messageStop", """{"p":"abcdefghijklmnopqrstuvwxyz","stopReason":"end_turn"}"""u8));
-        messages.Add(AwsEventStreamWriter.Event("metadata", """{"metrics":{"latencyMs":120},"p":"abcdefghijklmnopqrstuvwxyzAB","usage":{"inputTokens":10,"outputTokens":40,"totalTokens":50}}"""u8));
+        messages.Add(BedrockEvent("contentBlockStop", """{"contentBlockIndex":0,"p":"abcdefghijklmnopqrstuvwxyzABCDEFGHIJ"}"""u8));
+        messages.Add(BedrockEvent("messageStop", """{"p":"abcdefghijklmnopqrstuvwxyz","stopReason":"end_turn"}"""u8));
+        messages.Add(BedrockEvent("metadata", """{"metrics":{"latencyMs":120},"p":"abcdefghijklmnopqrstuvwxyzAB","usage":{"inputTokens":10,"outputTokens":40,"totalTokens":50}}"""u8));
         return messages.SelectMany(m => m).ToArray();
     }
 }

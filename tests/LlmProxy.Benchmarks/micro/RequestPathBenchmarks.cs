@@ -46,6 +46,21 @@ public class RequestPathBenchmarks
     [Benchmark(Description = "parse+validate, typical request (2 KB)")]
     public ChatRequest? ParseTypical() => ChatRequestParser.TryParse(HotPathData.TypicalRequest, out var request, out _) ? request : null;
 
+    [Benchmark(Description = "text check alone, typical request (2 KB)")]
+    public bool TextCheckTypical() => JsonTextValidator.Validate(HotPathData.TypicalRequest) is null;
+
+    [Benchmark(Description = "text check alone, 32 KB prompt with escapes and non-ASCII")]
+    public bool TextCheckLarge() => JsonTextValidator.Validate(LargeRequest) is null;
+
+    [Benchmark(Description = "parse+validate, 32 KB prompt with escapes and non-ASCII")]
+    public ChatRequest? ParseLarge() => ChatRequestParser.TryParse(LargeRequest, out var request, out _) ? request : null;
+
+    /// <summary>A long prompt of mixed text: escapes (<c>\n</c>, <c>\"</c>, <c>\u00e9</c>) and raw UTF-8 (é, 中文, 😀).</summary>
+    private static readonly byte[] LargeRequest = System.Text.Encoding.UTF8.GetBytes(
+        """{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are helpful."},{"role":"user","content":" """
+        + string.Concat(Enumerable.Repeat("""Line with \"quotes\", caf\u00e9, café, 中文 and 😀 emoji.\n""", 32 * 1024 / 64))
+        + "\"}],\"temperature\":0.2}");
+
     [Benchmark(Description = "cache key, small request")]
     public string CacheKeySmall() => ResponseCacheKey.Create("acme", "gpt-4o-mini", _small.Body);
 

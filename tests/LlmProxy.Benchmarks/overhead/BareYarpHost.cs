@@ -7,7 +7,7 @@ using Yarp.ReverseProxy.Configuration;
 namespace LlmProxy.Benchmarks.Overhead;
 
 /// <summary>
-/// The "limit of our architecture" target of the overhead benchmark: YARP (the same 2.1.0 assembly the gateway
+/// The "limit of our architecture" target of the overhead benchmark: YARP (the same 2.3.0 package the gateway
 /// forwards with) passing every request through to one upstream, with no feature of its own. It runs as a process
 /// of its own, with the gateway's GC settings (server GC) and log level, so that its throughput and peak RSS
 /// compare like with like.

@@ -143,7 +143,7 @@ internal static class OverheadBenchmark
             new("sim", "1 simulator, direct (floor)", $"{simulatorUrl}/v1/chat/completions", "unique", [], simulator, "simulator",
                 new($"{instantUrl}/v1/chat/completions", Model, [])),
             new("instant", "1 simulator without delay (floor of hits)", $"{instantUrl}/v1/chat/completions", "same", [], instant, "instant-simulator", Upstream: instantUrl),
-            new("yarp", "2 bare YARP 2.1.0 pass-through", $"http://127.0.0.1:{yarpPort}/v1/chat/completions", "unique", [], yarp, "yarp",
+            new("yarp", "2 bare YARP 2.3.0 pass-through", $"http://127.0.0.1:{yarpPort}/v1/chat/completions", "unique", [], yarp, "yarp",
                 new($"http://127.0.0.1:{yarpPort}/stream/v1/chat/completions", Model, [])),
             new("miss", "3 LlmProxy, all features, cache miss", $"http://127.0.0.1:{gatewayPort}/v1/chat/completions", "unique", gatewayHeaders, gateway, "gateway-miss",
                 new($"http://127.0.0.1:{gatewayPort}/v1/chat/completions", StreamModel, gatewayHeaders)),
@@ -555,7 +555,7 @@ internal static class OverheadBenchmark
         {
             s.AppendLine("| process | streams open | RSS idle MB | RSS, streams open MB | per stream KB | peak RSS MB |");
             s.AppendLine("|---|---:|---:|---:|---:|---:|");
-            foreach (var (label, r) in new[] { ("LlmProxy, all features", hold), ("bare YARP 2.1.0", yarpHold) })
+            foreach (var (label, r) in new[] { ("LlmProxy, all features", hold), ("bare YARP 2.3.0", yarpHold) })
             {
                 s.AppendLine(Invariant($"| {label} | {r.Opened:N0} of {r.Requested:N0}{(r.Problem is null ? "" : $" ({r.Problem})")} | {r.IdleRssMb:F0} | {r.OpenRssMb:F0} | {(r.OpenRssMb - r.IdleRssMb) * 1024 / Math.Max(1, r.Opened):F0} | {r.PeakRssMb:F0} |"));
             }

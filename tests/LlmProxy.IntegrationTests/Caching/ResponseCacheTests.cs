@@ -2,7 +2,6 @@ using System.ClientModel;
 using System.Text;
 using System.Text.Json.Nodes;
 using LlmProxy.Caching;
-using LlmProxy.Testing;
 using LlmProxy.Simulator;
 using OpenAI.Chat;
 
@@ -176,8 +175,12 @@ public sealed class ResponseCacheTests
     {
         await using var env = await CacheTestGateway.StartAsync();
 
+        // Listeners run once a response is complete, which may be after the client has sent its next request: wait for
+        // each, so that the completions are in request order.
         await env.SendAsync("acme", CacheTestGateway.Body());
+        await WaitUntilAsync(() => env.Completions.All.Count == 1);
         var hit = await env.SendAsync("acme", CacheTestGateway.Body());
+        await WaitUntilAsync(() => env.Completions.All.Count == 2);
         await env.SendAsync("acme", CacheTestGateway.Body(stream: true));
         await WaitUntilAsync(() => env.Completions.All.Count == 3);
 

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using LlmProxy.IntegrationTests.Infrastructure;
 using LlmProxy.Metering;
 using LlmProxy.Simulator;
+using Microsoft.ML.Tokenizers;
 
 namespace LlmProxy.IntegrationTests.Metering;
 
@@ -23,7 +24,8 @@ public sealed class StreamUsageTests : IAsyncLifetime
         _metered = await MeteredGateway.StartAsync(new GatewaySettings()
             .Tenant("acme", Key)
             .OpenAi("chat", "sim", _simulator.BaseAddress, configure: d => d.Set("UpstreamModel", MeteredGateway.PricedModel).Set("Breaker:ConsecutiveFailures", "1000"))
-            .OpenAi("slow", "slow-sim", _slow.BaseAddress, configure: d => d.Set("UpstreamModel", MeteredGateway.PricedModel)));
+            .OpenAi("slow", "slow-sim", _slow.BaseAddress, configure: d => d.Set("UpstreamModel", MeteredGateway.PricedModel))
+            .OpenAi("gpt", "gpt-sim", _simulator.BaseAddress, configure: d => d.Set("UpstreamModel", "gpt-4o-mini").Set("Breaker:ConsecutiveFailures", "1000")));
         _http = _metered.Gateway.CreateClient(Key);
     }
 
@@ -129,5 +131,37 @@ public sealed class StreamUsageTests : IAsyncLifetime
         Assert.NotNull(record.ErrorType);
         Assert.Equal(UsageOutcomes.Error, record.Outcome);
         Assert.Equal(200, record.Status);
+    }
+
+    [Fact]
+    public async Task Stream_OpenAiModelCutShort_RecordCountsWhatTheClientGotWithTheModelsTokenizer()
+    {
+        // English, code and CJK together: text on which four characters a token is off in both directions.
+        const string prompt = "The gateway writes down what each call cost, even when the upstream forgets to say. "
+            + "if (sum[i] > max) { max = sum[i]; at = i; } return (max, at); "
+            + "網關仍然必須在帳本裡寫下一個數字，因為財務部門會在月底用它來核對發票。";
+        _simulator.Faults.Set(SimulatorFault.MidStreamAbort(afterChunks: 30), count: 1);
+        var json = new JsonObject
+        {
+            ["model"] = "gpt",
+            ["stream"] = true,
+            ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = prompt }),
+        }.ToJsonString();
+        using var response = await _http.SendAsync(Post("s-gpt-cut", json), HttpCompletionOption.ResponseHeadersRead, TestContext.Current.CancellationToken);
+        var events = await Sse.ReadDataAsync(response);
+        Assert.Contains(events, e => e.Contains("\"error\"", StringComparison.Ordinal));
+        var received = Sse.Content(events.Where(e => !e.Contains("\"error\"", StringComparison.Ordinal)));
+
+        var record = await RecordAsync("s-gpt-cut");
+
+        // An independent count with gpt-4o-mini's encoding, and OpenAI's chat framing for one user message.
+        var o200k = TiktokenTokenizer.CreateForEncoding("o200k_base");
+        var completion = o200k.CountTokens(received);
+        var promptTokens = 3 + o200k.CountTokens("user") + o200k.CountTokens(prompt) + 3;
+        Assert.True(record.TokensEstimated);
+        Assert.True(completion > 20, $"too little got through to compare: '{received}'");
+        Assert.InRange(record.CompletionTokens, completion * 0.95, completion * 1.05);
+        Assert.InRange(record.PromptTokens, promptTokens * 0.95, promptTokens * 1.05);
+        Assert.Equal(UsageOutcomes.Error, record.Outcome);
     }
 }

@@ -146,7 +146,7 @@ public sealed class BedrockCredentialChainTests : IAsyncLifetime
     [Fact]
     public async Task WebIdentity_AssumesTheRoleAtSts_SignsWithTemporaryCredentialsAndSessionToken()
     {
-        await using var sts = await FakeStsServer.StartAsync(WebIdentityToken, RoleArn);
+        using var sts = FakeStsServer.Start(WebIdentityToken, RoleArn);
         var tokenFile = Path.Combine(_directory.FullName, "web-identity-token");
         await File.WriteAllTextAsync(tokenFile, WebIdentityToken + "\n");
         await using var gateway = await StartGatewayAsync(new Dictionary<string, string>
@@ -177,7 +177,7 @@ public sealed class BedrockCredentialChainTests : IAsyncLifetime
     [Fact]
     public async Task WebIdentity_StsRejectsTheToken_502NamingACredentialProblem()
     {
-        await using var sts = await FakeStsServer.StartAsync("some-other-token", RoleArn);
+        using var sts = FakeStsServer.Start("some-other-token", RoleArn);
         var tokenFile = Path.Combine(_directory.FullName, "web-identity-token");
         await File.WriteAllTextAsync(tokenFile, WebIdentityToken);
         await using var gateway = await StartGatewayAsync(new Dictionary<string, string>

@@ -1,9 +1,10 @@
-using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http.Features;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
+using WireMock.Settings;
+using WireMock.Types;
 
 namespace LlmProxy.IntegrationTests.Providers;
 
@@ -12,68 +13,49 @@ namespace LlmProxy.IntegrationTests.Providers;
 /// credentials make) in STS's Query-protocol shape: a form-encoded POST in, XML out, errors as <c>ErrorResponse</c>.
 /// It hands out one fixed set of temporary credentials when the web identity token and role are the expected ones.
 /// </summary>
-internal sealed class FakeStsServer : IAsyncDisposable
+internal sealed class FakeStsServer : IDisposable
 {
     public const string AccessKeyId = "ASIAFAKESTSSESSION01";
     public const string SecretAccessKey = "fake-sts-session-secret";
     public const string SessionToken = "IQoJb3JpZ2luX2VjEFAKE-session-token-issued-by-the-fake-sts";
 
     private const string Namespace = "https://sts.amazonaws.com/doc/2011-06-15/";
-    private readonly WebApplication _app;
+    private readonly WireMockServer _server;
 
-    private FakeStsServer(WebApplication app, Uri baseAddress)
-    {
-        _app = app;
-        BaseAddress = baseAddress;
-    }
+    private FakeStsServer(WireMockServer server) => _server = server;
 
-    public Uri BaseAddress { get; }
+    public Uri BaseAddress => new(_server.Url!);
 
     /// <summary>The form parameters of every call received.</summary>
-    public ConcurrentQueue<IReadOnlyDictionary<string, string>> Calls { get; } = new();
+    public IReadOnlyList<IReadOnlyDictionary<string, string>> Calls =>
+        [.. _server.LogEntries.Select(e => e.RequestMessage!.BodyData!.BodyAsFormUrlEncoded!.ToDictionary(p => p.Key, p => string.Join(",", p.Value)))];
 
-    public static async Task<FakeStsServer> StartAsync(string expectedWebIdentityToken, string expectedRoleArn)
+    public static FakeStsServer Start(string expectedWebIdentityToken, string expectedRoleArn)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Logging.ClearProviders();
-        var app = builder.Build();
-        FakeStsServer? server = null;
-        app.MapPost("/", async (HttpContext context) =>
-        {
-            var form = await context.Request.ReadFormAsync();
-            var call = form.ToDictionary(p => p.Key, p => p.Value.ToString(), StringComparer.Ordinal);
-            server!.Calls.Enqueue(call);
-            context.Response.ContentType = "text/xml";
-            if (call.GetValueOrDefault("Action") != "AssumeRoleWithWebIdentity")
-            {
-                context.Response.StatusCode = StatusCodes.Status400BadRequest;
-                await context.Response.WriteAsync(Error("InvalidAction", "Could not find operation " + call.GetValueOrDefault("Action")));
-                return;
-            }
-            // The SDK sends the token file's content as it is, trailing newline included.
-            if (call.GetValueOrDefault("WebIdentityToken")?.Trim() != expectedWebIdentityToken || call.GetValueOrDefault("RoleArn") != expectedRoleArn)
-            {
-                context.Response.StatusCode = StatusCodes.Status400BadRequest;
-                await context.Response.WriteAsync(Error("InvalidIdentityToken", "Couldn't retrieve verification key from your identity provider."));
-                return;
-            }
-            await context.Response.WriteAsync(Success(call.GetValueOrDefault("RoleSessionName") ?? "session", DateTimeOffset.UtcNow.AddHours(1)));
-        });
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
-        server = new FakeStsServer(app, new Uri(address));
-        return server;
+        var server = WireMockServer.Start(new WireMockServerSettings { Urls = ["http://127.0.0.1:0"] });
+        // The SDK sends the token file's content as it is, trailing newline included.
+        server.Given(Request.Create().UsingPost().WithPath("/").WithBody((IDictionary<string, WireMockList<string>>? form) =>
+                Field(form, "Action") == "AssumeRoleWithWebIdentity" && Field(form, "RoleArn") == expectedRoleArn
+                && Field(form, "WebIdentityToken")?.Trim() == expectedWebIdentityToken))
+            .AtPriority(1)
+            .RespondWith(Response.Create().WithHeader("Content-Type", "text/xml").WithBody(Success(DateTimeOffset.UtcNow.AddHours(1))));
+        server.Given(Request.Create().UsingPost().WithPath("/")).AtPriority(2)
+            .RespondWith(Response.Create().WithStatusCode(400).WithHeader("Content-Type", "text/xml")
+                .WithBody(Error("InvalidIdentityToken", "Couldn't retrieve verification key from your identity provider.")));
+        return new FakeStsServer(server);
     }
 
-    private static string Success(string sessionName, DateTimeOffset expiration) => $"""
+    private static string? Field(IDictionary<string, WireMockList<string>>? form, string name) =>
+        form is not null && form.TryGetValue(name, out var values) ? string.Join(",", values) : null;
+
+    private static string Success(DateTimeOffset expiration) => $"""
         <AssumeRoleWithWebIdentityResponse xmlns="{Namespace}">
           <AssumeRoleWithWebIdentityResult>
             <SubjectFromWebIdentityToken>system:serviceaccount:llmproxy:gateway</SubjectFromWebIdentityToken>
             <Audience>sts.amazonaws.com</Audience>
             <AssumedRoleUser>
-              <Arn>arn:aws:sts::123456789012:assumed-role/llmproxy-bedrock/{SecurityElement.Escape(sessionName)}</Arn>
-              <AssumedRoleId>AROAFAKESTSROLE0000001:{SecurityElement.Escape(sessionName)}</AssumedRoleId>
+              <Arn>arn:aws:sts::123456789012:assumed-role/llmproxy-bedrock/llmproxy-test</Arn>
+              <AssumedRoleId>AROAFAKESTSROLE0000001:llmproxy-test</AssumedRoleId>
             </AssumedRoleUser>
             <Credentials>
               <SessionToken>{SessionToken}</SessionToken>
@@ -100,9 +82,5 @@ internal sealed class FakeStsServer : IAsyncDisposable
         </ErrorResponse>
         """;
 
-    public async ValueTask DisposeAsync()
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-    }
+    public void Dispose() => _server.Stop();
 }

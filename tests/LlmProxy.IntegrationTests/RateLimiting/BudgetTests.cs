@@ -4,7 +4,6 @@ using LlmProxy.IntegrationTests.Infrastructure;
 using LlmProxy.Pipeline;
 using LlmProxy.RateLimiting;
 using LlmProxy.Simulator;
-using LlmProxy.Testing;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using static LlmProxy.IntegrationTests.RateLimiting.RateLimitTesting;
 

@@ -1,5 +1,4 @@
 using LlmProxy.RateLimiting;
-using LlmProxy.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace LlmProxy.IntegrationTests.RateLimiting;

@@ -3,7 +3,6 @@ using LlmProxy.IntegrationTests.Infrastructure;
 using LlmProxy.IntegrationTests.OpenAiApi;
 using LlmProxy.RateLimiting;
 using LlmProxy.Simulator;
-using LlmProxy.Testing;
 using static LlmProxy.IntegrationTests.RateLimiting.RateLimitTesting;
 
 namespace LlmProxy.IntegrationTests.RateLimiting;

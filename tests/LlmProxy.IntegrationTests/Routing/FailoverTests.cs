@@ -6,7 +6,6 @@ using System.Text;
 using System.Text.Json;
 using LlmProxy.IntegrationTests.Infrastructure;
 using LlmProxy.IntegrationTests.OpenAiApi;
-using LlmProxy.Testing;
 using LlmProxy.Simulator;
 
 namespace LlmProxy.IntegrationTests.Routing;
@@ -472,6 +471,27 @@ public sealed class FailoverTests : IAsyncLifetime
         Assert.Equal("closed", primary.GetProperty("state").GetString());
         Assert.Equal(0, primary.GetProperty("consecutive_failures").GetInt32());
         Assert.Equal(0, primary.GetProperty("failures").GetInt64());
+    }
+
+    [Fact]
+    public async Task Failover_AfterThePrimaryReadTheBody_FallbackGetsTheSameWholeBody()
+    {
+        await using var gateway = await StartGatewayAsync(new Uri(_primary.BaseAddress, "v1").ToString());
+        using var http = gateway.CreateClient(TenantKey);
+        // The primary reads the request before failing it, so the second attempt needs a body of its own from the start.
+        _primary.Faults.Set(SimulatorFault.Status(500));
+
+        using var response = await SendAsync(http);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("2", response.Headers.GetValues("x-llmproxy-attempts").Single());
+        var sentToPrimary = Assert.Single(_primary.Requests.Recent);
+        var sentToFallback = Assert.Single(_fallback.Requests.Recent);
+        Assert.Contains("route me", sentToPrimary.Body, StringComparison.Ordinal);
+        Assert.Equal(sentToPrimary.Body, sentToFallback.Body);
+        // Sent with its length, not chunked: some upstreams refuse chunked request bodies.
+        Assert.Equal(Encoding.UTF8.GetByteCount(sentToFallback.Body).ToString(CultureInfo.InvariantCulture), sentToFallback.Header("Content-Length"));
+        Assert.Null(sentToFallback.Header("Transfer-Encoding"));
     }
 
     [Fact]

@@ -160,6 +160,27 @@ public sealed partial class MetricsScrapeTests
         }
     }
 
+    [Fact]
+    public async Task Scrape_ConfiguredModelRefusedByValidation_IsCountedUnderItsOwnName()
+    {
+        await using var upstream = await SimulatorServer.StartAsync(new SimulatorOptions());
+        await using var gateway = await GatewayHost.StartAsync(new GatewaySettings()
+            .Tenant("tenant-a", KeyA)
+            .OpenAi("model-x", "x-primary", upstream.BaseAddress));
+        using var a = gateway.CreateClient(KeyA);
+
+        Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(a, """{"model":"model-x","messages":[]}""")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(a, """{"model":"model-x","messages":[{"role":"user","content":"\ud800"}]}""")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(a, """{"model":"invented-by-client","messages":[]}""")).StatusCode);
+        using var scrapeClient = gateway.CreateClient();
+        var text = await scrapeClient.GetStringAsync("/metrics");
+
+        // The README reserves "unknown" for names the client invented; a configured model keeps its name even when refused.
+        Assert.Equal(2, Value(text, "llmproxy_requests_total", ("tenant", "tenant-a"), ("model", "model-x"), ("status_class", "4xx")));
+        Assert.Equal(1, Value(text, "llmproxy_requests_total", ("tenant", "tenant-a"), ("model", "unknown"), ("status_class", "4xx")));
+        Assert.DoesNotContain("invented-by-client", text);
+    }
+
     private static Task<HttpResponseMessage> PostAsync(HttpClient http, string body) =>
         http.PostAsync("/v1/chat/completions", new StringContent(body, Encoding.UTF8, "application/json"));
 

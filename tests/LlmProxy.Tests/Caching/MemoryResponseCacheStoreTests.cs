@@ -1,4 +1,3 @@
-using LlmProxy.Testing;
 using LlmProxy.Caching.Memory;
 
 namespace LlmProxy.Tests.Caching;

@@ -1,4 +1,3 @@
-using LlmProxy.Testing;
 using System.Diagnostics.Metrics;
 using System.Text;
 using System.Text.Json.Nodes;

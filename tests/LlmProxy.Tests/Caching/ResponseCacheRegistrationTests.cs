@@ -66,14 +66,18 @@ public sealed class ResponseCacheRegistrationTests
     }
 
     [Theory]
-    [InlineData("redis:6379", false, 1000, 500)]
-    [InlineData("redis:6379,abortConnect=true,connectTimeout=5000,syncTimeout=2000", true, 5000, 2000)]
-    public void CreateConfiguration_FillsOnlyWhatTheStringLeavesOpen(string text, bool abort, int connectTimeout, int syncTimeout)
+    [InlineData("redis:6379", false, 1000, 500, 250)]
+    [InlineData("redis:6379,abortConnect=true,connectTimeout=5000,asyncTimeout=4000", true, 5000, 4000, 1000)]
+    public void CreateConfiguration_FillsOnlyWhatTheStringLeavesOpen(string text, bool abort, int connectTimeout, int asyncTimeout, int heartbeatMs)
     {
-        var configuration = RedisResponseCacheStore.CreateConfiguration(text);
+        var configuration = RedisResponseCacheStore.CreateConfiguration(text, TimeSpan.FromMilliseconds(500));
 
         Assert.Equal(abort, configuration.AbortOnConnectFail);
         Assert.Equal(connectTimeout, configuration.ConnectTimeout);
-        Assert.Equal(syncTimeout, configuration.SyncTimeout);
+        Assert.Equal(asyncTimeout, configuration.AsyncTimeout);
+        // Timed-out commands are looked for on the heartbeat: often enough to give up within half the timeout past it.
+        Assert.Equal(TimeSpan.FromMilliseconds(heartbeatMs), configuration.HeartbeatInterval);
+        // A disconnected Redis is a miss at once, not a command queued until it times out.
+        Assert.Same(StackExchange.Redis.BacklogPolicy.FailFast, configuration.BacklogPolicy);
     }
 }

@@ -1,4 +1,3 @@
-using LlmProxy.Testing;
 using LlmProxy.Caching.Redis;
 
 namespace LlmProxy.Tests.Caching;

@@ -3,7 +3,6 @@ using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
 using Amazon.Runtime;
 using LlmProxy.Metering;
-using LlmProxy.Testing;
 
 namespace LlmProxy.Tests.Metering;
 
@@ -143,8 +142,8 @@ public sealed class DynamoDbUnprocessedItemsTests
             Task.FromResult(new DescribeTableResponse { Table = new TableDescription { TableName = request.TableName, TableStatus = TableStatus.ACTIVE } });
     }
 
-    /// <summary>A clock whose timers fire at once (on the thread pool) and which remembers the delays asked for.</summary>
-    private sealed class DelayRecorder : TimeProvider
+    /// <summary>The suite's fake clock, moved forward as soon as a timer is set (so every delay passes at once); it remembers the delays asked for.</summary>
+    private sealed class DelayRecorder() : FakeTimeProvider(MeteringTestData.Start)
     {
         private readonly ConcurrentQueue<TimeSpan> _requested = new();
 
@@ -153,15 +152,9 @@ public sealed class DynamoDbUnprocessedItemsTests
         public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
         {
             _requested.Enqueue(dueTime);
-            ThreadPool.QueueUserWorkItem(_ => callback(state));
-            return new FiredTimer();
-        }
-
-        private sealed class FiredTimer : ITimer
-        {
-            public bool Change(TimeSpan dueTime, TimeSpan period) => false;
-            public void Dispose() { }
-            public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+            var timer = base.CreateTimer(callback, state, dueTime, period);
+            ThreadPool.QueueUserWorkItem(_ => Advance(dueTime));
+            return timer;
         }
     }
 }

@@ -38,7 +38,7 @@ public sealed class UsageEstimatorTests
     }
 
     [Fact]
-    public void OutputCharacters_CountsContentRefusalReasoningAndToolArguments()
+    public void AddChunkOutput_KeepsContentRefusalReasoningAndToolArguments()
     {
         var chunk = JsonNode.Parse("""
             {"choices":[
@@ -46,21 +46,52 @@ public sealed class UsageEstimatorTests
               {"index":1,"delta":{"refusal":"no","tool_calls":[{"index":0,"function":{"name":"f","arguments":"{\"a\""}}]}}
             ]}
             """)!.AsObject();
+        var output = new OutputText();
 
-        Assert.Equal(5 + 3 + 2 + 1 + 4, UsageEstimator.OutputCharacters(chunk));
+        UsageEstimator.AddChunkOutput(chunk, output);
+
+        Assert.Equal(5 + 3 + 2 + 1 + 4, output.Characters);
     }
 
     [Fact]
-    public void OutputCharacters_RoleOnlyAndUsageChunks_AreZero()
+    public void AddChunkOutput_RoleOnlyAndUsageChunks_AddNothing()
     {
-        Assert.Equal(0, UsageEstimator.OutputCharacters(JsonNode.Parse("""{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}""")!.AsObject()));
-        Assert.Equal(0, UsageEstimator.OutputCharacters(JsonNode.Parse("""{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}""")!.AsObject()));
+        var output = new OutputText();
+
+        UsageEstimator.AddChunkOutput(JsonNode.Parse("""{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}""")!.AsObject(), output);
+        UsageEstimator.AddChunkOutput(JsonNode.Parse("""{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}""")!.AsObject(), output);
+
+        Assert.Equal(0, output.Characters);
+        Assert.Equal(0, output.Tokens(tokenizer: null));
     }
 
     [Fact]
-    public void EstimateCompletion_SumsEveryChoice()
+    public void AddCompletionOutput_WithoutTokenizer_EveryChoiceAtFourCharactersAToken()
     {
         var completion = JsonNode.Parse("""{"choices":[{"message":{"role":"assistant","content":"12345678"}},{"message":{"role":"assistant","content":"abcd"}}]}""")!.AsObject();
-        Assert.Equal(3, UsageEstimator.EstimateCompletion(completion));
+        var output = new OutputText();
+
+        UsageEstimator.AddCompletionOutput(completion, output);
+
+        Assert.Equal(3, output.Tokens(tokenizer: null));
+    }
+
+    [Fact]
+    public void Tokens_OutputLongerThanKept_CountsTheKeptPartAndScalesByLength()
+    {
+        var tokenizer = Microsoft.ML.Tokenizers.TiktokenTokenizer.CreateForModel("gpt-4o");
+        var sentence = "The gateway counts what it kept and scales the rest by length. ";
+        var output = new OutputText();
+        var text = new StringBuilder();
+        while (text.Length < OutputText.KeptCharacters * 3)
+        {
+            output.Add(sentence);
+            text.Append(sentence);
+        }
+
+        var exact = tokenizer.CountTokens(text.ToString());
+
+        Assert.Equal(text.Length, output.Characters);
+        Assert.InRange(output.Tokens(tokenizer), exact * 0.99, exact * 1.01);
     }
 }

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using LlmProxy.Metering;
-using LlmProxy.Testing;
 using LlmProxy.Tests.Telemetry;
 
 namespace LlmProxy.Tests.Metering;

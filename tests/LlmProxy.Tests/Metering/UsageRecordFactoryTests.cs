@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using LlmProxy.Configuration;
 using LlmProxy.Forwarding;
@@ -10,6 +11,7 @@ using LlmProxy.Providers.OpenAi;
 using LlmProxy.Tenancy;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
+using Microsoft.ML.Tokenizers;
 
 namespace LlmProxy.Tests.Metering;
 
@@ -20,6 +22,7 @@ public sealed class UsageRecordFactoryTests : IDisposable
     private readonly PriceTableProvider _prices;
     private readonly UsageRecordFactory _factory;
     private readonly TenantIdentity _identity;
+    private readonly OpenAiTokenizers _tokenizers = new();
 
     public UsageRecordFactoryTests()
     {
@@ -30,6 +33,7 @@ public sealed class UsageRecordFactoryTests : IDisposable
             {
                 ["chat"] = new ModelRouteOptions { Deployments = { ["d1"] = new DeploymentOptions { Provider = "openai", BaseUrl = "http://127.0.0.1:9/v1", UpstreamModel = "gpt-4o" } } },
                 ["local"] = new ModelRouteOptions { Deployments = { ["d2"] = new DeploymentOptions { Provider = "openai", BaseUrl = "http://127.0.0.1:9/v1", UpstreamModel = "llama-local" } } },
+                ["legacy"] = new ModelRouteOptions { Deployments = { ["d3"] = new DeploymentOptions { Provider = "openai", BaseUrl = "http://127.0.0.1:9/v1", UpstreamModel = "gpt-3.5-turbo" } } },
             },
         };
         _configuration = new GatewayConfigurationProvider(new StaticOptionsMonitor<LlmProxyOptions>(options),
@@ -42,7 +46,7 @@ public sealed class UsageRecordFactoryTests : IDisposable
             o.MaxAgentLength = 16;
         });
         _prices = new PriceTableProvider(metering, new TestHostEnvironment(_directory.Path), MeteringTestData.Metrics(), MeteringTestData.Log<PriceTableProvider>());
-        _factory = new UsageRecordFactory(_prices, _configuration, metering);
+        _factory = new UsageRecordFactory(_prices, _configuration, metering, _tokenizers);
         _identity = _configuration.Current.KeysByHash.Values.Single();
     }
 
@@ -53,13 +57,13 @@ public sealed class UsageRecordFactoryTests : IDisposable
         _directory.Dispose();
     }
 
-    private (ChatContext Chat, DefaultHttpContext Http) Chat(string model = "chat", bool stream = false, string extra = "")
+    private (ChatContext Chat, DefaultHttpContext Http) Chat(string model = "chat", bool stream = false, string extra = "", string content = "0123456789abcdef")
     {
         var http = new DefaultHttpContext { TraceIdentifier = "req_abc" };
         var response = new StartableResponseFeature();
         http.Features.Set<IHttpResponseFeature>(response);
         http.Features.Set(response);
-        var json = $$"""{"model":"{{model}}","stream":{{(stream ? "true" : "false")}},"messages":[{"role":"user","content":"0123456789abcdef"}]{{extra}}}""";
+        var json = $$"""{"model":"{{model}}","stream":{{(stream ? "true" : "false")}},"messages":[{"role":"user","content":{{JsonSerializer.Serialize(content)}}}]{{extra}}}""";
         Assert.True(ChatRequestParser.TryParse(Encoding.UTF8.GetBytes(json), out var request, out _));
         var chat = new ChatContext(http, _identity, request!, _configuration.Current.Routes[model]);
         return (chat, http);
@@ -116,22 +120,22 @@ public sealed class UsageRecordFactoryTests : IDisposable
     }
 
     [Fact]
-    public void Create_StreamCutShortWithoutUsage_EstimatesFromRequestAndObservedChunks()
+    public void Create_NonOpenAiStreamCutShortWithoutUsage_EstimatesFromRequestAndObservedChunksAtFourCharactersAToken()
     {
-        var (chat, http) = Chat(stream: true);
+        var (chat, http) = Chat(model: "local", stream: true);
         var observer = new ResponseUsageObserver(chat);
         http.Features.Set(observer);
-        Serve(chat);
+        Serve(chat, "d2");
         observer.OnChunk(JsonNode.Parse("""{"choices":[{"index":0,"delta":{"content":"12345678"}}]}""")!.AsObject());
         observer.OnChunk(JsonNode.Parse("""{"choices":[{"index":0,"delta":{"content":"1234"}}]}""")!.AsObject());
         chat.ErrorCode = "upstream_stream_interrupted";
         chat.TimeToFirstToken = TimeSpan.FromMilliseconds(42);
 
-        var record = _factory.Create(Completion(http, chat));
+        var record = _factory.Create(Completion(http, chat, model: "local"));
 
         // prompt: 3 + 4 framing + 16 chars (4) = 11; completion: 12 chars = 3
         Assert.Equal((11, 3, 14, true), (record.PromptTokens, record.CompletionTokens, record.TotalTokens, record.TokensEstimated));
-        Assert.Equal((11 * 2.5m + 3 * 10m) / 1_000_000m, record.CostUsd);
+        Assert.Null(record.CostUsd); // no price for the local model
         Assert.True(record.Streamed);
         Assert.Equal("upstream_stream_interrupted", record.ErrorType);
         Assert.Equal(UsageOutcomes.Error, record.Outcome);
@@ -160,22 +164,116 @@ public sealed class UsageRecordFactoryTests : IDisposable
         Assert.Equal("d1", record.Deployment);
         Assert.Equal("openai", record.Provider);
         Assert.True(record.TokensEstimated);
-        Assert.Equal(2, record.CompletionTokens);
+        Assert.Equal(TiktokenTokenizer.CreateForEncoding("o200k_base").CountTokens("12345678"), record.CompletionTokens);
         Assert.NotNull(record.CostUsd);
     }
 
     [Fact]
-    public void Create_NonStreamedBodyWithoutUsage_EstimatesCompletionFromTheBody()
+    public void Create_NonOpenAiBodyWithoutUsage_EstimatesCompletionFromTheBody()
     {
-        var (chat, http) = Chat();
+        var (chat, http) = Chat(model: "local");
         var observer = new ResponseUsageObserver(chat);
         http.Features.Set(observer);
-        Serve(chat);
+        Serve(chat, "d2");
         observer.OnResponse(Encoding.UTF8.GetBytes("""{"choices":[{"message":{"role":"assistant","content":"0123456789abcdef"}}]}"""));
 
-        var record = _factory.Create(Completion(http, chat));
+        var record = _factory.Create(Completion(http, chat, model: "local"));
 
         Assert.Equal((11, 4, true), (record.PromptTokens, record.CompletionTokens, record.TokensEstimated));
+    }
+
+    /// <summary>Text of three kinds the four-characters rule gets wrong in different directions.</summary>
+    private static readonly Dictionary<string, string> Samples = new()
+    {
+        ["english"] = "A reverse proxy for language models sits between the applications of a company and the providers it buys tokens from. "
+            + "It checks every request against the tenant's keys and budgets, picks a deployment that is healthy, retries another one when "
+            + "the first fails, and writes down what each call cost. When the upstream forgets to report how many tokens it used, the "
+            + "gateway still has to put a number in the ledger, because finance reconciles the invoice against it at the end of the month.",
+        ["code"] = "for (int i = 0; i < n; i++)\n{\n    sum[i] = a[i] * b[i] + c[i] - (d[i] >> 2);\n    if (sum[i] > max) { max = sum[i]; at = i; }\n}\n"
+            + "return (max, at, sum[..n].Average());\n\ndef crc(data: bytes) -> int:\n    c = 0xFFFFFFFF\n    for b in data:\n        c ^= b\n"
+            + "        for _ in range(8):\n            c = (c >> 1) ^ (0xEDB88320 & -(c & 1))\n    return c ^ 0xFFFFFFFF\n\n"
+            + "print(hex(crc(b\"hello\")), [x**2 for x in range(10) if x % 3 == 0])\n",
+        ["cjk"] = "網關位於公司的應用程式與模型供應商之間。每個請求都會先檢查租戶的金鑰與預算，再挑選一個健康的部署；如果第一個部署失敗，"
+            + "就改試另一個，並記錄每次呼叫的費用。上游沒有回報用量時，網關仍然必須在帳本裡寫下一個數字，因為財務部門會在月底用它來核對發票。"
+            + "東京の開発チームも同じゲートウェイを使っており、日本語の問い合わせが毎日数千件届きます。",
+    };
+
+    public static TheoryData<string, string, string, string, bool> OpenAiEstimateCases()
+    {
+        var cases = new TheoryData<string, string, string, string, bool>();
+        foreach (var sample in Samples.Keys)
+        {
+            foreach (var streamed in new[] { true, false })
+            {
+                cases.Add(sample, "chat", "d1", "o200k_base", streamed);   // gpt-4o
+                cases.Add(sample, "legacy", "d3", "cl100k_base", streamed); // gpt-3.5-turbo
+            }
+        }
+        return cases;
+    }
+
+    [Theory]
+    [MemberData(nameof(OpenAiEstimateCases))]
+    public void Create_OpenAiModelWithoutUsage_TokensWithinFivePercentOfTheTokenizerWhereFourCharactersATokenIsNot(
+        string sample, string model, string deployment, string encoding, bool streamed)
+    {
+        var text = Samples[sample];
+        var (chat, http) = Chat(model, stream: streamed, content: text);
+        var observer = new ResponseUsageObserver(chat);
+        http.Features.Set(observer);
+        Serve(chat, deployment);
+        if (streamed)
+        {
+            // The stream is cut short after the text: every chunk carries a few characters, the way models stream.
+            for (var at = 0; at < text.Length; at += 7)
+            {
+                var piece = new JsonObject { ["content"] = text.Substring(at, Math.Min(7, text.Length - at)) };
+                observer.OnChunk(new JsonObject { ["choices"] = new JsonArray(new JsonObject { ["index"] = 0, ["delta"] = piece }) });
+            }
+            chat.ErrorCode = "upstream_stream_interrupted";
+        }
+        else
+        {
+            var body = new JsonObject { ["choices"] = new JsonArray(new JsonObject { ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = text } }) };
+            observer.OnResponse(Encoding.UTF8.GetBytes(body.ToJsonString()));
+        }
+
+        var record = _factory.Create(Completion(http, chat, model: model));
+
+        // An independent count: the encoding itself, and OpenAI's chat framing (3 tokens a message plus its role, 3 to prime the reply).
+        var reference = TiktokenTokenizer.CreateForEncoding(encoding);
+        var completion = reference.CountTokens(text);
+        var prompt = 3 + reference.CountTokens("user") + completion + 3;
+        var fourCharacters = (text.Length + 3) / 4;
+        Assert.True(record.TokensEstimated);
+        Assert.InRange(record.CompletionTokens, completion * 0.95, completion * 1.05);
+        Assert.InRange(record.PromptTokens, prompt * 0.95, prompt * 1.05);
+        Assert.True(Math.Abs(fourCharacters - completion) > completion * 0.05,
+            $"the four-characters rule ({fourCharacters}) is within 5% of {completion} tokens: the sample does not tell the estimates apart");
+    }
+
+    [Fact]
+    public void Create_UsageReportedOrNotAnOpenAiModel_NoTokenizerIsLoaded()
+    {
+        var (reported, reportedHttp) = Chat(stream: true);
+        reportedHttp.Features.Set(new ResponseUsageObserver(reported));
+        Serve(reported);
+        reported.Usage = new TokenUsage(10, 20, 30);
+        _factory.Create(Completion(reportedHttp, reported));
+
+        var (local, localHttp) = Chat(model: "local", stream: true);
+        localHttp.Features.Set(new ResponseUsageObserver(local));
+        Serve(local, "d2");
+        Assert.True(_factory.Create(Completion(localHttp, local, model: "local")).TokensEstimated);
+
+        Assert.Equal(0, _tokenizers.Loaded);
+
+        var (cut, cutHttp) = Chat(stream: true);
+        cutHttp.Features.Set(new ResponseUsageObserver(cut));
+        Serve(cut);
+        Assert.True(_factory.Create(Completion(cutHttp, cut)).TokensEstimated);
+
+        Assert.Equal(1, _tokenizers.Loaded);
     }
 
     [Fact]

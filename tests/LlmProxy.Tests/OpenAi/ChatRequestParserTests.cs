@@ -69,4 +69,45 @@ public sealed class ChatRequestParserTests
         Assert.True(request!.Stream);
         Assert.False(request.IncludeUsage);
     }
+
+    [Fact]
+    public void TryParse_InvalidUtf8InContent_Returns400InvalidValueNamingTheField()
+    {
+        byte[] body = [.. """{"model":"m","messages":[{"role":"user","content":"a"""u8, 0xC3, 0x28, .. "\"}]}"u8];
+
+        var parsed = ChatRequestParser.TryParse(body, out var request, out var error, out var model);
+
+        Assert.False(parsed);
+        Assert.Null(request);
+        Assert.Equal(400, error!.StatusCode);
+        Assert.Equal("invalid_value", error.Error.Code);
+        Assert.Equal("messages[0].content", error.Error.Param);
+        Assert.Equal("m", model);
+    }
+
+    [Fact]
+    public void TryParse_LoneSurrogateInContent_Returns400InvalidValueNamingTheField()
+    {
+        var (request, error) = Parse("""{"model":"m","messages":[{"role":"user","content":"a\ud800b"}]}""");
+
+        Assert.Null(request);
+        Assert.Equal("invalid_value", error!.Error.Code);
+        Assert.Equal("messages[0].content", error.Error.Param);
+    }
+
+    [Theory]
+    [InlineData("""{"model":"gpt-4o"}""", "gpt-4o")]
+    [InlineData("""{"model":"gpt-4o","messages":[{"role":"wizard"}]}""", "gpt-4o")]
+    [InlineData("""{"model":"gpt-4o","messages":[{"role":"user","content":"\udc00"}]}""", "gpt-4o")]
+    [InlineData("""{"model":"gpt-\ud800","messages":[{"role":"user","content":"x"}]}""", null)]
+    [InlineData("""{"model":42,"messages":[]}""", null)]
+    [InlineData("""{"model":"a","model":"b","messages":[{"role":"user","content":"x"}]}""", null)]
+    public void TryParse_RefusedRequest_ReportsTheModelItNamesWhenReadable(string json, string? expected)
+    {
+        var parsed = ChatRequestParser.TryParse(Encoding.UTF8.GetBytes(json), out _, out var error, out var model);
+
+        Assert.False(parsed);
+        Assert.NotNull(error);
+        Assert.Equal(expected, model);
+    }
 }

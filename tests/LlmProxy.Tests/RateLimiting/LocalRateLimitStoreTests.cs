@@ -1,5 +1,4 @@
 using LlmProxy.RateLimiting;
-using LlmProxy.Testing;
 using static LlmProxy.Tests.RateLimiting.RateLimitTestData;
 
 namespace LlmProxy.Tests.RateLimiting;

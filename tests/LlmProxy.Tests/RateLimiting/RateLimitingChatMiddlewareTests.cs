@@ -7,7 +7,6 @@ using LlmProxy.Pipeline;
 using LlmProxy.RateLimiting;
 using LlmProxy.Routing;
 using LlmProxy.Tenancy;
-using LlmProxy.Testing;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;

@@ -1,5 +1,4 @@
 using LlmProxy.Routing;
-using LlmProxy.Testing;
 
 namespace LlmProxy.Tests.Routing;
 

@@ -4,7 +4,6 @@ using LlmProxy.Providers;
 using LlmProxy.Providers.OpenAi;
 using LlmProxy.Routing;
 using LlmProxy.Tenancy;
-using LlmProxy.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 

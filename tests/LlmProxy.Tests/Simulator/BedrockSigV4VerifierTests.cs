@@ -1,6 +1,5 @@
 using System.Text;
 using LlmProxy.Simulator.Bedrock;
-using LlmProxy.Testing;
 using Xunit;
 
 namespace LlmProxy.Tests.Simulator;

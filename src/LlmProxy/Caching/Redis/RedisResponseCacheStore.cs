@@ -1,3 +1,4 @@
+using LlmProxy.Hosting;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
@@ -5,7 +6,8 @@ namespace LlmProxy.Caching.Redis;
 
 /// <summary>
 /// Entries in Redis, shared by every gateway instance: <c>SET key value PX ttl</c> and <c>GET key</c>. Every
-/// operation is bounded by <see cref="RedisResponseCacheOptions.OperationTimeout"/>, and after a failure Redis is
+/// operation is bounded by <see cref="RedisResponseCacheOptions.OperationTimeout"/> (the client's async timeout, unless the
+/// configuration string sets <c>asyncTimeout</c>), fails at once while Redis is disconnected, and after a failure Redis is
 /// skipped for a growing backoff (<see cref="StoreBackoff"/>) so that a dead Redis costs requests nothing but
 /// their cache hits. Failures are thrown to the caller (which logs and counts them); skipped operations are not.
 /// </summary>
@@ -24,7 +26,7 @@ internal sealed partial class RedisResponseCacheStore : IResponseCacheStore, IDi
         ArgumentNullException.ThrowIfNull(options);
         var redis = options.Value.Redis;
         _configuration = CreateConfiguration(redis.Configuration ?? throw new InvalidOperationException(
-            $"{ResponseCacheOptions.SectionName}:Redis:Configuration is required for the Redis response cache store."));
+            $"{ResponseCacheOptions.SectionName}:Redis:Configuration is required for the Redis response cache store."), redis.OperationTimeout);
         _timeout = redis.OperationTimeout;
         _backoff = new StoreBackoff(redis.InitialBackoff, redis.MaxBackoff, time);
         _logger = logger;
@@ -38,41 +40,21 @@ internal sealed partial class RedisResponseCacheStore : IResponseCacheStore, IDi
     /// The user's configuration string, with settings suited to an optional cache where the string does not
     /// choose them: never fail startup on an unreachable Redis, and give up on it quickly.
     /// </summary>
-    internal static ConfigurationOptions CreateConfiguration(string text)
+    internal static ConfigurationOptions CreateConfiguration(string text, TimeSpan operationTimeout)
     {
         var configuration = ConfigurationOptions.Parse(text);
-        if (!HasOption(text, "abortConnect"))
+        if (!RedisCommandSettings.HasOption(text, "abortConnect"))
         {
             configuration.AbortOnConnectFail = false;
         }
-        if (!HasOption(text, "connectTimeout"))
+        if (!RedisCommandSettings.HasOption(text, "connectTimeout"))
         {
             configuration.ConnectTimeout = 1000;
         }
-        if (!HasOption(text, "syncTimeout"))
-        {
-            configuration.SyncTimeout = 500;
-        }
-        if (!HasOption(text, "responseTimeout"))
-        {
-            configuration.ResponseTimeout = 500;
-        }
+        RedisCommandSettings.Apply(configuration, text, operationTimeout);
         // Reconnect attempts once a second, so a restarted Redis is back in use within seconds.
         configuration.ReconnectRetryPolicy ??= new LinearRetry(1000);
         return configuration;
-    }
-
-    private static bool HasOption(string text, string name)
-    {
-        foreach (var part in text.Split(','))
-        {
-            var trimmed = part.AsSpan().Trim();
-            if (trimmed.StartsWith(name, StringComparison.OrdinalIgnoreCase) && trimmed.Length > name.Length && trimmed[name.Length] == '=')
-            {
-                return true;
-            }
-        }
-        return false;
     }
 
     public async ValueTask<byte[]?> GetAsync(string key, CancellationToken cancellationToken)
@@ -85,7 +67,7 @@ internal sealed partial class RedisResponseCacheStore : IResponseCacheStore, IDi
         try
         {
             var database = await GetDatabaseAsync(cancellationToken);
-            var value = await database.StringGetAsync(key).WaitAsync(_timeout, cancellationToken);
+            var value = await database.StringGetAsync(key);
             Succeeded(probe);
             return value.IsNull ? null : (byte[]?)value;
         }
@@ -114,7 +96,7 @@ internal sealed partial class RedisResponseCacheStore : IResponseCacheStore, IDi
             var database = await GetDatabaseAsync(cancellationToken);
             // Whole milliseconds: StackExchange.Redis sends SET key value PX <ms> for a sub-second-precise expiry.
             var expiry = TimeSpan.FromMilliseconds(Math.Max(1, Math.Floor(validFor.TotalMilliseconds)));
-            await database.StringSetAsync(key, value, expiry).WaitAsync(_timeout, cancellationToken);
+            await database.StringSetAsync(key, value, expiry);
             Succeeded(probe);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -133,7 +115,7 @@ internal sealed partial class RedisResponseCacheStore : IResponseCacheStore, IDi
     public async Task<TimeSpan> PingAsync(CancellationToken cancellationToken)
     {
         var database = await GetDatabaseAsync(cancellationToken);
-        return await database.PingAsync().WaitAsync(_timeout, cancellationToken);
+        return await database.PingAsync();
     }
 
     private async ValueTask<IDatabase> GetDatabaseAsync(CancellationToken cancellationToken)

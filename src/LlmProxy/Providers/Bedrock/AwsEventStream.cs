@@ -1,18 +1,19 @@
 using System.Buffers.Binary;
+using System.IO.Hashing;
 using System.Text;
 
 namespace LlmProxy.Providers.Bedrock;
 
 // The AWS event-stream binary framing (application/vnd.amazon.eventstream), as used by Bedrock's
-// ConverseStream and InvokeModelWithResponseStream. Self-contained on purpose (BCL only, no AWS SDK),
-// so that the simulator can lift this one file for its Bedrock mode.
+// ConverseStream and InvokeModelWithResponseStream. A reader of our own: the AWS SDK's decoder is internal
+// and lost messages when fed at an offset into its buffer. Tests encode with the SDK's EventStreamMessage.
 //
 // One message:
 //   prelude   total length (uint32 BE) | headers length (uint32 BE) | prelude CRC32 (over the 8 bytes before it)
 //   headers   repeated: name length (uint8) | name (UTF-8) | value type (uint8) | value
 //   payload   total length - headers length - 16 bytes
 //   trailer   message CRC32 (over everything before it)
-// All integers are big-endian; the CRC is CRC-32 (IEEE 802.3, the zlib one).
+// All integers are big-endian; the CRC is CRC-32 (IEEE 802.3, the zlib one: System.IO.Hashing.Crc32).
 
 /// <summary>Header value types of the event-stream encoding.</summary>
 internal enum AwsEventStreamHeaderType : byte
@@ -34,10 +35,7 @@ internal enum AwsEventStreamHeaderType : byte
 /// <see cref="int"/>, <see cref="long"/>, <see cref="byte"/>[], <see cref="string"/>,
 /// <see cref="DateTimeOffset"/> (millisecond precision) or <see cref="Guid"/>, matching <see cref="Type"/>.
 /// </summary>
-internal readonly record struct AwsEventStreamHeader(string Name, AwsEventStreamHeaderType Type, object Value)
-{
-    public static AwsEventStreamHeader String(string name, string value) => new(name, AwsEventStreamHeaderType.String, value);
-}
+internal readonly record struct AwsEventStreamHeader(string Name, AwsEventStreamHeaderType Type, object Value);
 
 /// <summary>One decoded message: its headers in wire order and its payload.</summary>
 internal sealed class AwsEventStreamMessage(IReadOnlyList<AwsEventStreamHeader> headers, ReadOnlyMemory<byte> payload)
@@ -45,7 +43,6 @@ internal sealed class AwsEventStreamMessage(IReadOnlyList<AwsEventStreamHeader> 
     public const string MessageTypeHeader = ":message-type";
     public const string EventTypeHeader = ":event-type";
     public const string ExceptionTypeHeader = ":exception-type";
-    public const string ContentTypeHeader = ":content-type";
     public const string ErrorCodeHeader = ":error-code";
     public const string ErrorMessageHeader = ":error-message";
 
@@ -150,7 +147,7 @@ internal sealed class AwsEventStreamReader
         var total = BinaryPrimitives.ReadUInt32BigEndian(prelude);
         var headersLength = BinaryPrimitives.ReadUInt32BigEndian(prelude[4..]);
         var crc = BinaryPrimitives.ReadUInt32BigEndian(prelude[8..]);
-        if (Crc32.Compute(prelude[..8]) != crc)
+        if (Crc32.HashToUInt32(prelude[..8]) != crc)
         {
             throw new AwsEventStreamFormatException("Event stream prelude checksum mismatch.");
         }
@@ -178,11 +175,11 @@ internal sealed class AwsEventStreamReader
         {
             throw new AwsEventStreamFormatException("Event stream message lengths are inconsistent.");
         }
-        if (Crc32.Compute(message[..8]) != BinaryPrimitives.ReadUInt32BigEndian(message[8..]))
+        if (Crc32.HashToUInt32(message[..8]) != BinaryPrimitives.ReadUInt32BigEndian(message[8..]))
         {
             throw new AwsEventStreamFormatException("Event stream prelude checksum mismatch.");
         }
-        if (Crc32.Compute(message[..^4]) != BinaryPrimitives.ReadUInt32BigEndian(message[^4..]))
+        if (Crc32.HashToUInt32(message[..^4]) != BinaryPrimitives.ReadUInt32BigEndian(message[^4..]))
         {
             throw new AwsEventStreamFormatException("Event stream message checksum mismatch.");
         }
@@ -242,141 +239,5 @@ internal sealed class AwsEventStreamReader
         var taken = span[..length];
         span = span[length..];
         return taken;
-    }
-}
-
-/// <summary>Encodes event-stream messages (for tests and for a simulated Bedrock upstream).</summary>
-internal static class AwsEventStreamWriter
-{
-    /// <summary>An <c>event</c> message as Bedrock sends it: <c>:event-type</c>, JSON content type, JSON payload.</summary>
-    public static byte[] Event(string eventType, ReadOnlySpan<byte> jsonPayload) => Encode(
-    [
-        AwsEventStreamHeader.String(AwsEventStreamMessage.EventTypeHeader, eventType),
-        AwsEventStreamHeader.String(AwsEventStreamMessage.ContentTypeHeader, "application/json"),
-        AwsEventStreamHeader.String(AwsEventStreamMessage.MessageTypeHeader, "event"),
-    ], jsonPayload);
-
-    /// <summary>An <c>exception</c> message, e.g. <c>throttlingException</c> with <c>{"message":"..."}</c>.</summary>
-    public static byte[] Exception(string exceptionType, ReadOnlySpan<byte> jsonPayload) => Encode(
-    [
-        AwsEventStreamHeader.String(AwsEventStreamMessage.ExceptionTypeHeader, exceptionType),
-        AwsEventStreamHeader.String(AwsEventStreamMessage.ContentTypeHeader, "application/json"),
-        AwsEventStreamHeader.String(AwsEventStreamMessage.MessageTypeHeader, "exception"),
-    ], jsonPayload);
-
-    public static byte[] Encode(IReadOnlyList<AwsEventStreamHeader> headers, ReadOnlySpan<byte> payload)
-    {
-        ArgumentNullException.ThrowIfNull(headers);
-        var headersLength = 0;
-        foreach (var header in headers)
-        {
-            headersLength += HeaderSize(header);
-        }
-        var total = AwsEventStreamReader.PreludeLength + headersLength + payload.Length + 4;
-        var message = new byte[total];
-        var span = message.AsSpan();
-        BinaryPrimitives.WriteUInt32BigEndian(span, (uint)total);
-        BinaryPrimitives.WriteUInt32BigEndian(span[4..], (uint)headersLength);
-        BinaryPrimitives.WriteUInt32BigEndian(span[8..], Crc32.Compute(span[..8]));
-        var offset = AwsEventStreamReader.PreludeLength;
-        foreach (var header in headers)
-        {
-            offset += WriteHeader(span[offset..], header);
-        }
-        payload.CopyTo(span[offset..]);
-        BinaryPrimitives.WriteUInt32BigEndian(span[^4..], Crc32.Compute(span[..^4]));
-        return message;
-    }
-
-    private static int HeaderSize(AwsEventStreamHeader header)
-    {
-        var nameLength = Encoding.UTF8.GetByteCount(header.Name);
-        if (nameLength is 0 or > byte.MaxValue)
-        {
-            throw new ArgumentException($"Header name '{header.Name}' must be 1 to 255 bytes.", nameof(header));
-        }
-        return 2 + nameLength + header.Type switch
-        {
-            AwsEventStreamHeaderType.BoolTrue or AwsEventStreamHeaderType.BoolFalse => 0,
-            AwsEventStreamHeaderType.Byte => 1,
-            AwsEventStreamHeaderType.Int16 => 2,
-            AwsEventStreamHeaderType.Int32 => 4,
-            AwsEventStreamHeaderType.Int64 or AwsEventStreamHeaderType.Timestamp => 8,
-            AwsEventStreamHeaderType.Uuid => 16,
-            AwsEventStreamHeaderType.ByteArray => 2 + CheckedLength(((byte[])header.Value).Length),
-            AwsEventStreamHeaderType.String => 2 + CheckedLength(Encoding.UTF8.GetByteCount((string)header.Value)),
-            _ => throw new ArgumentException($"Unknown header type {header.Type}.", nameof(header)),
-        };
-    }
-
-    private static int CheckedLength(int length) =>
-        length <= ushort.MaxValue ? length : throw new ArgumentException("Header values are limited to 65535 bytes.");
-
-    private static int WriteHeader(Span<byte> span, AwsEventStreamHeader header)
-    {
-        var nameLength = Encoding.UTF8.GetBytes(header.Name, span[1..]);
-        span[0] = (byte)nameLength;
-        span[1 + nameLength] = (byte)header.Type;
-        var value = span[(2 + nameLength)..];
-        int written;
-        switch (header.Type)
-        {
-            case AwsEventStreamHeaderType.BoolTrue or AwsEventStreamHeaderType.BoolFalse: written = 0; break;
-            case AwsEventStreamHeaderType.Byte: value[0] = (byte)(sbyte)header.Value; written = 1; break;
-            case AwsEventStreamHeaderType.Int16: BinaryPrimitives.WriteInt16BigEndian(value, (short)header.Value); written = 2; break;
-            case AwsEventStreamHeaderType.Int32: BinaryPrimitives.WriteInt32BigEndian(value, (int)header.Value); written = 4; break;
-            case AwsEventStreamHeaderType.Int64: BinaryPrimitives.WriteInt64BigEndian(value, (long)header.Value); written = 8; break;
-            case AwsEventStreamHeaderType.Timestamp:
-                BinaryPrimitives.WriteInt64BigEndian(value, ((DateTimeOffset)header.Value).ToUnixTimeMilliseconds());
-                written = 8;
-                break;
-            case AwsEventStreamHeaderType.Uuid:
-                ((Guid)header.Value).TryWriteBytes(value, bigEndian: true, out _);
-                written = 16;
-                break;
-            case AwsEventStreamHeaderType.ByteArray:
-                var bytes = (byte[])header.Value;
-                BinaryPrimitives.WriteUInt16BigEndian(value, (ushort)bytes.Length);
-                bytes.CopyTo(value[2..]);
-                written = 2 + bytes.Length;
-                break;
-            default:
-                var length = Encoding.UTF8.GetBytes((string)header.Value, value[2..]);
-                BinaryPrimitives.WriteUInt16BigEndian(value, (ushort)length);
-                written = 2 + length;
-                break;
-        }
-        return 2 + nameLength + written;
-    }
-}
-
-/// <summary>CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320), the checksum of event-stream messages.</summary>
-internal static class Crc32
-{
-    private static readonly uint[] Table = CreateTable();
-
-    public static uint Compute(ReadOnlySpan<byte> data)
-    {
-        var crc = 0xFFFFFFFFu;
-        foreach (var b in data)
-        {
-            crc = Table[(crc ^ b) & 0xFF] ^ (crc >> 8);
-        }
-        return ~crc;
-    }
-
-    private static uint[] CreateTable()
-    {
-        var table = new uint[256];
-        for (uint i = 0; i < 256; i++)
-        {
-            var c = i;
-            for (var k = 0; k < 8; k++)
-            {
-                c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            }
-            table[i] = c;
-        }
-        return table;
     }
 }

@@ -285,13 +285,21 @@ internal sealed class ConverseRequestBuilder
         else
         {
             JsonNode? parsed;
+            var utf8 = System.Text.Encoding.UTF8.GetBytes(arguments);
             try
             {
-                parsed = JsonNode.Parse(arguments, documentOptions: ArgumentsOptions);
+                parsed = JsonNode.Parse(utf8, documentOptions: ArgumentsOptions);
             }
             catch (JsonException)
             {
                 throw Reject(argumentsPath, $"'{argumentsPath}' is not valid JSON; {ProviderName} needs the tool call's arguments as a JSON object.", "invalid_value");
+            }
+            // JSON inside a string is parsed here for the first time: its strings get the check the body's got at the door
+            // (an escaped lone surrogate, "\\ud800" in the body, is valid text outside and invalid inside).
+            if (JsonTextValidator.Validate(utf8, ArgumentsOptions.MaxDepth) is not null)
+            {
+                throw Reject(argumentsPath, $"'{argumentsPath}' holds a string that is not valid Unicode text (an unpaired surrogate escape such as \\ud800).",
+                    "invalid_value");
             }
             input = parsed switch
             {
@@ -359,11 +367,12 @@ internal sealed class ConverseRequestBuilder
         {
             return null;
         }
-        if (node is JsonValue value && value.GetValueKind() == JsonValueKind.Number && value.TryGetValue(out double result))
+        // 1e999999 reads as infinity, which JSON cannot carry to Bedrock: out of range is the client's error like a wrong type.
+        if (node is JsonValue value && value.GetValueKind() == JsonValueKind.Number && value.TryGetValue(out double result) && double.IsFinite(result))
         {
             return result;
         }
-        throw Reject(name, $"'{name}' must be a number.", "invalid_value");
+        throw Reject(name, $"'{name}' must be a finite number.", "invalid_value");
     }
 
     private static List<string>? ReadStop(JsonNode? stop)

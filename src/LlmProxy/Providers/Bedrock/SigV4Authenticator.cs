@@ -1,9 +1,21 @@
+using System.Runtime.InteropServices;
+using Amazon;
+using Amazon.Runtime;
+using Amazon.Runtime.Signing;
+
 namespace LlmProxy.Providers.Bedrock;
 
+/// <summary>AWS credentials for one signature. The session token is set for temporary credentials.</summary>
+internal sealed record AwsCredentials(string AccessKeyId, string SecretAccessKey, string? SessionToken = null)
+{
+    // Never print the secret or the token (records print every member by default).
+    public override string ToString() => $"AwsCredentials {{ AccessKeyId = {AccessKeyId}, SessionToken = {(SessionToken is null ? "none" : "set")} }}";
+}
+
 /// <summary>
-/// Signs each upstream request with SigV4 just before it is sent, over the final URI and body. Signed
-/// headers: <c>content-type</c>, <c>host</c>, <c>x-amz-content-sha256</c>, <c>x-amz-date</c> and, for
-/// temporary credentials, <c>x-amz-security-token</c>. A credential source that fails is not asked again
+/// Signs each upstream request with SigV4 (AWSSDK.Core's <see cref="AWSSigV4Signer"/>) just before it is sent, over the
+/// final URI and body. Signed headers: <c>content-type</c>, <c>host</c>, <c>x-amz-content-sha256</c>, <c>x-amz-date</c>
+/// and, for temporary credentials, <c>x-amz-security-token</c>. A credential source that fails is not asked again
 /// for <see cref="FailureBackoff"/>, so a broken credential chain fails requests fast instead of probing
 /// metadata endpoints on every request.
 /// </summary>
@@ -13,7 +25,7 @@ internal sealed partial class SigV4Authenticator : IUpstreamAuthenticator
 
     private readonly string _deploymentId;
     private readonly IAwsCredentialSource _credentials;
-    private readonly string _region;
+    private readonly RegionEndpoint _region;
     private readonly string _service;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -24,7 +36,7 @@ internal sealed partial class SigV4Authenticator : IUpstreamAuthenticator
     {
         _deploymentId = deploymentId;
         _credentials = credentials;
-        _region = region;
+        _region = RegionEndpoint.GetBySystemName(region);
         _service = service;
         _time = time;
         _logger = logger;
@@ -36,7 +48,7 @@ internal sealed partial class SigV4Authenticator : IUpstreamAuthenticator
     public async ValueTask AuthenticateAsync(HttpRequestMessage request, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
     {
         var credentials = await GetCredentialsAsync(cancellationToken).ConfigureAwait(false);
-        Sign(request, body.Span, credentials, _time.GetUtcNow());
+        Sign(request, body, credentials, _time.GetUtcNow());
     }
 
     private async ValueTask<AwsCredentials> GetCredentialsAsync(CancellationToken cancellationToken)
@@ -70,44 +82,46 @@ internal sealed partial class SigV4Authenticator : IUpstreamAuthenticator
         }
     }
 
-    /// <summary>Adds the SigV4 headers to <paramref name="request"/>, whose URI and content are final.</summary>
-    internal SigV4Signature Sign(HttpRequestMessage request, ReadOnlySpan<byte> body, AwsCredentials credentials, DateTimeOffset now)
+    /// <summary>Adds the SigV4 headers to <paramref name="request"/>, whose URI and content are final; returns the Authorization value.</summary>
+    internal string Sign(HttpRequestMessage request, ReadOnlyMemory<byte> body, AwsCredentials credentials, DateTimeOffset now)
     {
         var uri = request.RequestUri ?? throw new InvalidOperationException("The request has no URI.");
-        var host = uri.IsDefaultPort ? uri.IdnHost : $"{uri.IdnHost}:{uri.Port}";
-        var amzDate = SigV4Signer.FormatAmzDate(now);
-        var payloadHash = SigV4Signer.HexSha256(body);
+        var signing = new AWSSigningRequest
+        {
+            HttpMethod = request.Method,
+            RequestUri = uri,
+            // Translators serialize into an array of the body's size: hashed where it is, not copied.
+            Content = MemoryMarshal.TryGetArray(body, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length
+                ? segment.Array
+                : body.ToArray(),
+        };
+        if (request.Content?.Headers.ContentType is { } contentType)
+        {
+            signing.Headers["content-type"] = contentType.ToString();
+        }
+        var signed = AWSSigV4Signer.Sign(signing, new AWSSigV4Parameters
+        {
+            Credentials = credentials.SessionToken is { } token
+                ? new SessionAWSCredentials(credentials.AccessKeyId, credentials.SecretAccessKey, token)
+                : new BasicAWSCredentials(credentials.AccessKeyId, credentials.SecretAccessKey),
+            Region = _region,
+            Service = _service,
+            SignPayload = true,
+            SignedAt = now.UtcDateTime,
+        });
 
         var headers = request.Headers;
         headers.Remove("Authorization");
         headers.Remove("x-amz-date");
         headers.Remove("x-amz-content-sha256");
         headers.Remove("x-amz-security-token");
-        // Send exactly the host that was signed.
-        headers.Host = host;
-        headers.TryAddWithoutValidation("x-amz-date", amzDate);
-        headers.TryAddWithoutValidation("x-amz-content-sha256", payloadHash);
-
-        var signed = new List<KeyValuePair<string, string>>(5)
+        // Send exactly the host that was signed (with the port when it is not the scheme's default).
+        headers.Host = uri.IsDefaultPort ? uri.IdnHost : $"{uri.IdnHost}:{uri.Port}";
+        foreach (var (name, value) in signed.Headers)
         {
-            new("host", host),
-            new("x-amz-date", amzDate),
-            new("x-amz-content-sha256", payloadHash),
-        };
-        if (credentials.SessionToken is { } token)
-        {
-            headers.TryAddWithoutValidation("x-amz-security-token", token);
-            signed.Add(new("x-amz-security-token", token));
+            headers.TryAddWithoutValidation(name, value);
         }
-        if (request.Content?.Headers.ContentType is { } contentType)
-        {
-            signed.Add(new("content-type", contentType.ToString()));
-        }
-
-        var signature = SigV4Signer.Sign(request.Method.Method, SigV4Signer.CanonicalUri(uri.AbsolutePath), SigV4Signer.CanonicalQuery(uri.Query),
-            signed, payloadHash, credentials, _region, _service, now);
-        headers.TryAddWithoutValidation("Authorization", signature.Authorization);
-        return signature;
+        return headers.GetValues("Authorization").Single();
     }
 
     [LoggerMessage(EventId = 3101, Level = LogLevel.Warning,

@@ -28,7 +28,7 @@ public class AwsEventStreamTests
         var message = Assert.Single(messages);
         Assert.Equal("event", message.MessageType);
         Assert.Equal("contentBlockDelta", message.GetString(AwsEventStreamMessage.EventTypeHeader));
-        Assert.Equal("application/json", message.GetString(AwsEventStreamMessage.ContentTypeHeader));
+        Assert.Equal("application/json", message.GetString(":content-type"));
         Assert.Equal("""{"contentBlockIndex":0,"delta":{"text":"Hi"}}""", Encoding.UTF8.GetString(message.Payload.Span));
     }
 
@@ -72,40 +72,6 @@ public class AwsEventStreamTests
         // the .NET SDK writes Guid.ToByteArray(), whose first three fields are little-endian.
         Assert.Equal(new Guid(guid.ToByteArray(), bigEndian: true), values["uuid"]);
         Assert.Equal(new byte[] { 9, 8, 7 }, message.Payload.ToArray());
-    }
-
-    [Fact]
-    public void Encode_AnyHeaderTypes_DecodedIdenticallyByAwsSdk()
-    {
-        var guid = Guid.NewGuid();
-        var bytes = AwsEventStreamWriter.Encode(
-        [
-            AwsEventStreamHeader.String(":event-type", "messageStop"),
-            new("flag", AwsEventStreamHeaderType.BoolTrue, true),
-            new("n", AwsEventStreamHeaderType.Int32, 42),
-            new("big", AwsEventStreamHeaderType.Int64, 1L << 40),
-            new("id", AwsEventStreamHeaderType.Uuid, guid),
-            new("raw", AwsEventStreamHeaderType.ByteArray, new byte[] { 0xFF, 0 }),
-        ], """{"stopReason":"end_turn"}"""u8);
-
-        var decoded = AwsSdkEventStream.Decode(bytes);
-
-        Assert.Equal("messageStop", decoded.Headers[":event-type"].AsString());
-        Assert.True(decoded.Headers["flag"].AsBool());
-        Assert.Equal(42, decoded.Headers["n"].AsInt32());
-        Assert.Equal(1L << 40, decoded.Headers["big"].AsInt64());
-        Assert.Equal(guid.ToByteArray(bigEndian: true), decoded.Headers["id"].AsUUID().ToByteArray()); // see the UUID note above
-        Assert.Equal(new byte[] { 0xFF, 0 }, decoded.Headers["raw"].AsByteBuf());
-        Assert.Equal("""{"stopReason":"end_turn"}""", Encoding.UTF8.GetString(decoded.Payload));
-    }
-
-    [Fact]
-    public void Event_WriterHelper_ProducesTheSameBytesAsAwsSdk()
-    {
-        var json = """{"role":"assistant"}""";
-
-        Assert.Equal(AwsSdkEventStream.Event("messageStart", json), AwsEventStreamWriter.Event("messageStart", Encoding.UTF8.GetBytes(json)));
-        Assert.Equal(AwsSdkEventStream.Exception("throttlingException", json), AwsEventStreamWriter.Exception("throttlingException", Encoding.UTF8.GetBytes(json)));
     }
 
     [Fact]
@@ -175,7 +141,7 @@ public class AwsEventStreamTests
         var prelude = new byte[12];
         BinaryPrimitives.WriteUInt32BigEndian(prelude, 64 * 1024 * 1024);
         BinaryPrimitives.WriteUInt32BigEndian(prelude.AsSpan(4), 0);
-        BinaryPrimitives.WriteUInt32BigEndian(prelude.AsSpan(8), Crc32.Compute(prelude.AsSpan(0, 8)));
+        BinaryPrimitives.WriteUInt32BigEndian(prelude.AsSpan(8), System.IO.Hashing.Crc32.HashToUInt32(prelude.AsSpan(0, 8)));
 
         Assert.Throws<AwsEventStreamFormatException>(() => new AwsEventStreamReader().Feed(prelude, _ => { }));
     }
@@ -186,16 +152,9 @@ public class AwsEventStreamTests
         var prelude = new byte[12];
         BinaryPrimitives.WriteUInt32BigEndian(prelude, 20);
         BinaryPrimitives.WriteUInt32BigEndian(prelude.AsSpan(4), 10);
-        BinaryPrimitives.WriteUInt32BigEndian(prelude.AsSpan(8), Crc32.Compute(prelude.AsSpan(0, 8)));
+        BinaryPrimitives.WriteUInt32BigEndian(prelude.AsSpan(8), System.IO.Hashing.Crc32.HashToUInt32(prelude.AsSpan(0, 8)));
 
         Assert.Throws<AwsEventStreamFormatException>(() => new AwsEventStreamReader().Feed(prelude, _ => { }));
-    }
-
-    [Fact]
-    public void Compute_StandardCheckValue_MatchesCrc32Ieee()
-    {
-        // The CRC-32/ISO-HDLC check value of "123456789".
-        Assert.Equal(0xCBF43926u, Crc32.Compute("123456789"u8));
     }
 
     internal static byte[] Concat(params byte[][] parts) => parts.SelectMany(p => p).ToArray();

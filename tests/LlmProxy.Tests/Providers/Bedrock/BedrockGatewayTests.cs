@@ -7,6 +7,7 @@ using System.Text.Json.Nodes;
 using LlmProxy.Hosting;
 using LlmProxy.Providers;
 using LlmProxy.Providers.Bedrock;
+using LlmProxy.Simulator.Bedrock;
 using LlmProxy.Tenancy;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -365,15 +366,19 @@ public sealed class FakeBedrock : IAsyncDisposable
                 return $"{required} is not signed";
             }
         }
-        var headers = signedHeaders.Select(name => new KeyValuePair<string, string>(name, request.Headers[name].ToString()));
+        // The simulator's verifier, written from AWS's rules apart from the signer, at the time the request says it was signed.
         var time = DateTimeOffset.ParseExact(request.Headers["x-amz-date"].ToString(), "yyyyMMdd'T'HHmmss'Z'",
             System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal);
+        var verifier = new SigV4Verifier(new Dictionary<string, string> { [credentials.AccessKeyId] = credentials.SecretAccessKey }, "bedrock",
+            new FakeTimeProvider(time));
         var q = rawTarget.IndexOf('?');
-        var query = q >= 0 ? rawTarget[q..] : "";
-        var path = q >= 0 ? rawTarget[..q] : rawTarget;
-        var expected = SigV4Signer.Sign(request.Method, SigV4Signer.CanonicalUri(path), SigV4Signer.CanonicalQuery(query), headers, payloadHash,
-            credentials, region, "bedrock", time);
-        return expected.Authorization == authorization ? null : $"signature mismatch; expected {expected.Authorization}, got {authorization}";
+        var headers = request.Headers.SelectMany(h => h.Value.Select(v => new KeyValuePair<string, string>(h.Key, v ?? ""))).ToList();
+        var error = verifier.Verify(new SigV4Request(request.Method, q >= 0 ? rawTarget[..q] : rawTarget, q >= 0 ? rawTarget[(q + 1)..] : "", headers, body));
+        if (error is not null)
+        {
+            return $"{error.Type}: {error.Message}";
+        }
+        return authorization.Contains($"/{region}/bedrock/aws4_request", StringComparison.Ordinal) ? null : "signed for another region";
     }
 
     public async ValueTask DisposeAsync() => await _app.DisposeAsync();

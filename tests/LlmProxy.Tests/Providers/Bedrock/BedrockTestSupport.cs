@@ -13,16 +13,6 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace LlmProxy.Tests.Providers.Bedrock;
 
-/// <summary>A clock that stands still until a test moves it.</summary>
-internal sealed class FakeTimeProvider(DateTimeOffset now) : TimeProvider
-{
-    public DateTimeOffset Now { get; set; } = now;
-
-    public override DateTimeOffset GetUtcNow() => Now;
-
-    public void Advance(TimeSpan by) => Now += by;
-}
-
 /// <summary>Collects what a stream translator emits; chunks are stored as JSON text, as the client would see them.</summary>
 internal sealed class RecordingSink : IChatStreamSink
 {

@@ -203,6 +203,14 @@ internal static class ConverseRequestCases
             """,
             ErrorParam: "messages[3].tool_calls[0].function.arguments", ErrorCode: "invalid_value", ErrorContains: "not valid JSON"),
 
+        ["tool call arguments holding a lone surrogate escape are rejected, not a 500"] = new(
+            """{"model":"claude","messages":[{"role":"user","content":"Hi"},{"role":"assistant","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"city\":\"\\ud800\"}"}}]}]}""",
+            ErrorParam: "messages[1].tool_calls[0].function.arguments", ErrorCode: "invalid_value", ErrorContains: "not valid Unicode"),
+
+        ["a number too large for a double is rejected, not a 500"] = new(
+            """{"model":"claude","top_p":1e999999,"messages":[{"role":"user","content":"Hi"}]}""",
+            ErrorParam: "top_p", ErrorCode: "invalid_value"),
+
         ["tool call arguments that are not an object are rejected"] = new(
             """{"model":"claude","messages":[{"role":"user","content":"Hi"},{"role":"assistant","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"[1,2]"}}]}]}""",
             ErrorParam: "messages[1].tool_calls[0].function.arguments", ErrorCode: "invalid_value"),
