@@ -23,9 +23,11 @@ RULES=$PROM_DIR/llmproxy-alerts.yml
 RULES_TEST=$PROM_DIR/llmproxy-alerts.test.yml
 DASHBOARD=config/grafana/llmproxy-dashboard.json
 
-# The gateway's metrics (GatewayMetrics.cs and RuntimeMetrics.cs in src/LlmProxy/Telemetry, MeteringMetrics.cs,
-# RateLimitMetrics.cs; names by PrometheusNames.cs): every series name a query may use, with its labels.
-# tests/LlmProxy.Tests/Telemetry/MetricsDocumentationTests.cs fails when this list and the code differ.
+# The gateway's metrics as OpenTelemetry's Prometheus exporter names them: every series name a query may use, with its
+# labels. The llmproxy_* and gen_ai_* ones (GatewayMetrics.cs, MeteringMetrics.cs, RateLimitMetrics.cs) are compared
+# with a scrape of every instrument by tests/LlmProxy.Tests/Telemetry/MetricsDocumentationTests.cs; the http_* and
+# dotnet_* ones (ASP.NET Core and .NET runtime instrumentation) with a real gateway's scrape after traffic by
+# tests/LlmProxy.IntegrationTests/Telemetry/MetricsScrapeTests.cs.
 GATEWAY_METRICS=$(cat <<'EOF'
 llmproxy_requests_total                             counter    tenant model provider deployment status_class stream
 llmproxy_request_duration_seconds_bucket            counter    tenant model provider status_class stream le
@@ -62,17 +64,18 @@ llmproxy_usage_ledger_dropped_total                 counter
 llmproxy_pricing_missing_total                      counter    model
 llmproxy_ratelimit_budget_remaining_usd             gauge      tenant period
 llmproxy_ratelimit_store_failures_total             counter    operation
-process_resident_memory_bytes                       gauge
-process_virtual_memory_bytes                        gauge
-process_cpu_seconds_total                           counter
-process_start_time_seconds                          gauge
-dotnet_gc_collections_total                         counter    generation
-dotnet_gc_heap_size_bytes                           gauge
-dotnet_gc_allocated_bytes_total                     counter
-dotnet_gc_pause_seconds_total                       counter
-dotnet_threadpool_threads                           gauge
-dotnet_threadpool_queue_length                      gauge
-dotnet_threadpool_work_items_total                  counter
+http_server_request_duration_seconds_bucket         counter    http_request_method http_response_status_code http_route network_protocol_version url_scheme le
+http_server_request_duration_seconds_sum            counter    http_request_method http_response_status_code http_route network_protocol_version url_scheme
+http_server_request_duration_seconds_count          counter    http_request_method http_response_status_code http_route network_protocol_version url_scheme
+dotnet_process_memory_working_set_bytes             gauge
+dotnet_process_cpu_time_seconds_total               counter    cpu_mode
+dotnet_gc_collections_total                         counter    gc_heap_generation
+dotnet_gc_last_collection_heap_size_bytes           gauge      gc_heap_generation
+dotnet_gc_heap_total_allocated_bytes_total          counter
+dotnet_gc_pause_time_seconds_total                  counter
+dotnet_thread_pool_threads                          gauge
+dotnet_thread_pool_queue_length                     gauge
+dotnet_thread_pool_work_item_count_total            counter
 EOF
 )
 # Series Prometheus writes itself for every target (not the gateway's): allowed in the alert rules only.

@@ -7,7 +7,7 @@ namespace LlmProxy.Metering;
 /// Instruments of the metering feature on the gateway's meter (<c>LlmProxy</c>). The ones the metrics exposition
 /// already declares are recorded through <see cref="GatewayMetrics"/> (one instrument per name on the meter):
 /// <list type="bullet">
-/// <item><c>llmproxy.cost</c> (USD): cost of requests, by tenant, model and provider.</item>
+/// <item><c>llmproxy.cost.usd</c> (USD): cost of requests, by tenant, model and provider.</item>
 /// <item><c>llmproxy.usage_ledger.queue_depth</c> ({record}): records accepted and not yet in the store (queued or buffered for retry).</item>
 /// <item><c>llmproxy.usage_ledger.spilled</c> ({record}): records written to the spill file because the store could not take them.</item>
 /// <item><c>llmproxy.usage_ledger.write_errors</c> ({error}): failed store writes (each batch attempt counts once), by store.</item>

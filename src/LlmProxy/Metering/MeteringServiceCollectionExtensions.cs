@@ -19,7 +19,7 @@ public static class MeteringServiceCollectionExtensions
     /// <summary>
     /// Adds token and cost metering: every chat request becomes a usage record (tokens, cost, latency, outcome) written to the
     /// usage store chosen by <c>LlmProxy:Metering:Store</c> off the request path, the store's readiness check, and the
-    /// <c>llmproxy.cost</c> and ledger metrics. Map the usage and pricing endpoints with <c>MapLlmProxyMetering()</c>.
+    /// <c>llmproxy.cost.usd</c> and ledger metrics. Map the usage and pricing endpoints with <c>MapLlmProxyMetering()</c>.
     /// Registrations use TryAdd, so a host can replace the store (<see cref="IUsageStore"/>) or the clock.
     /// </summary>
     public static IServiceCollection AddLlmProxyMetering(this IServiceCollection services)

@@ -13,7 +13,7 @@ namespace LlmProxy.RateLimiting;
 /// </list>
 /// and the rate limiter adds:
 /// <list type="bullet">
-/// <item><c>llmproxy.ratelimit.budget.remaining</c> (gauge, USD; tags <c>tenant</c>, <c>period</c> = daily | monthly): the
+/// <item><c>llmproxy.ratelimit.budget.remaining.usd</c> (gauge, USD; tags <c>tenant</c>, <c>period</c> = daily | monthly): the
 /// tenant-level budget left in the current UTC day or month, as this replica last saw the spend.</item>
 /// <item><c>llmproxy.ratelimit.store.failures</c> (counter, {failure}; tag <c>operation</c>): failed round trips to the
 /// shared store, each of which put the limiter in its failure mode.</item>
@@ -37,7 +37,7 @@ internal sealed class RateLimitMetrics
         var meter = meterFactory.Create(GatewayMetrics.MeterName);
         _storeFailures = meter.CreateCounter<long>("llmproxy.ratelimit.store.failures", "{failure}",
             "Failed round trips to the shared rate limit store.");
-        meter.CreateObservableGauge("llmproxy.ratelimit.budget.remaining", ObserveBudgets, "USD",
+        meter.CreateObservableGauge("llmproxy.ratelimit.budget.remaining.usd", ObserveBudgets, "{USD}",
             "Tenant budget left in the current UTC day or month.");
     }
 

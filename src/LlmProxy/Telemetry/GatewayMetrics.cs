@@ -50,8 +50,9 @@ internal sealed class GatewayMetrics
 
         _requests = meter.CreateCounter<long>("llmproxy.requests", "{request}",
             "Chat completion requests answered, by tenant, model, serving provider and deployment, status class and whether streamed.");
-        _requestDuration = meter.CreateHistogram<double>("llmproxy.request.duration", "s",
-            "Time from the start of a chat completion request to the end of its response, as the client sees it.");
+        _requestDuration = meter.CreateHistogram("llmproxy.request.duration", "s",
+            "Time from the start of a chat completion request to the end of its response, as the client sees it.", tags: null,
+            new InstrumentAdvice<double> { HistogramBucketBoundaries = HistogramBuckets.Seconds });
         _requestsInFlight = meter.CreateUpDownCounter<long>("llmproxy.requests.in_flight", "{request}",
             "Chat completion requests being served.");
         _streamsInFlight = meter.CreateUpDownCounter<long>("llmproxy.streams.in_flight", "{request}",
@@ -67,8 +68,9 @@ internal sealed class GatewayMetrics
             "Duration of each call the gateway makes to a provider (one per upstream attempt), with error.type when it failed.", tags: null,
             new InstrumentAdvice<double> { HistogramBucketBoundaries = HistogramBuckets.GenAiOperationDuration });
 
-        _upstreamDuration = meter.CreateHistogram<double>("llmproxy.upstream.duration", "s",
-            "Duration of each upstream attempt, by deployment and outcome; a streamed attempt lasts until its stream ends.");
+        _upstreamDuration = meter.CreateHistogram("llmproxy.upstream.duration", "s",
+            "Duration of each upstream attempt, by deployment and outcome; a streamed attempt lasts until its stream ends.", tags: null,
+            new InstrumentAdvice<double> { HistogramBucketBoundaries = HistogramBuckets.Seconds });
         _upstreamAttempts = meter.CreateCounter<long>("llmproxy.upstream.attempts", "{attempt}",
             "Upstream attempts, by deployment and outcome.");
         _failovers = meter.CreateCounter<long>("llmproxy.failovers", "{failover}",
@@ -80,10 +82,12 @@ internal sealed class GatewayMetrics
             "Response cache lookups, by tenant, model and result (hit, miss, bypass).");
         _cacheStoreErrors = meter.CreateCounter<long>("llmproxy.cache.store.errors", "{error}",
             "Cache store operations that failed (the request went on as a miss), by store and operation.");
-        _cacheStoreDuration = meter.CreateHistogram<double>("llmproxy.cache.store.duration", "s",
-            "Duration of cache store operations, by store and operation.");
+        _cacheStoreDuration = meter.CreateHistogram("llmproxy.cache.store.duration", "s",
+            "Duration of cache store operations, by store and operation.", tags: null,
+            new InstrumentAdvice<double> { HistogramBucketBoundaries = HistogramBuckets.Seconds });
 
-        _cost = meter.CreateCounter<double>("llmproxy.cost", "USD",
+        // "{USD}": an annotation, so the exporter adds no unit word and the Prometheus name stays llmproxy_cost_usd_total.
+        _cost = meter.CreateCounter<double>("llmproxy.cost.usd", "{USD}",
             "Estimated cost of the tokens used, in US dollars, by tenant, model and provider.");
         _rateLimitRejections = meter.CreateCounter<long>("llmproxy.ratelimit.rejections", "{request}",
             "Chat completion requests refused by a rate limit or budget, by tenant and kind of limit.");
@@ -117,7 +121,7 @@ internal sealed class GatewayMetrics
         var stream = MetricLabels.Bool(outcome.Stream);
         if (_requests.Enabled)
         {
-            // Tags are listed in ordinal key order throughout: the collector sorts them, and sorted input costs least.
+            // Tags are listed in ordinal key order throughout: the SDK sorts them, and sorted input costs least.
             _requests.Add(1, new TagList
             {
                 { "deployment", outcome.Deployment ?? MetricLabels.None },

@@ -11,7 +11,7 @@ public sealed class MetricsOptions
 {
     public const string SectionName = "LlmProxy:Metrics";
 
-    /// <summary>Serve the Prometheus endpoint and collect metrics for it. The default is true.</summary>
+    /// <summary>Serve the Prometheus endpoint and collect metrics for it (read at startup). The default is true.</summary>
     public bool Enabled { get; set; } = true;
 
     /// <summary>Path of the endpoint. The default is <c>/metrics</c>.</summary>
@@ -33,8 +33,8 @@ public sealed class MetricsOptions
     public int? Port { get; set; }
 
     /// <summary>
-    /// Most distinct label sets kept per metric. Past it, new label sets are counted in one series whose label
-    /// values are all <c>other</c>, and a warning is logged once. The default is 2000.
+    /// Most distinct label sets kept per metric of the gateway (OpenTelemetry's cardinality limit). Past it, new label
+    /// sets are counted in one more series, labelled <c>otel_metric_overflow="true"</c>. The default is 2000.
     /// </summary>
     public int MaxSeriesPerMetric { get; set; } = 2000;
 }

@@ -112,7 +112,7 @@ public sealed partial class ContainerImageTests
             // The management port serves them all, behind the same credentials as before.
             using var metrics = await management.GetAsync("/metrics");
             Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);
-            Assert.Contains("process_resident_memory_bytes", await metrics.Content.ReadAsStringAsync());
+            Assert.Contains("dotnet_process_memory_working_set_bytes", await metrics.Content.ReadAsStringAsync());
             using var ready = await management.GetAsync("/readyz");
             Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
             Assert.True(JsonDocument.Parse(await ready.Content.ReadAsStringAsync()).RootElement.GetProperty("checks").TryGetProperty("configuration", out _));

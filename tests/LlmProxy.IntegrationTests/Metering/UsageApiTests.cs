@@ -254,7 +254,8 @@ public sealed class UsageApiTests : IAsyncLifetime
             && l.Contains("provider=\"openai\"", StringComparison.Ordinal));
         Assert.Equal((double)alphaCost, double.Parse(chatCost[(chatCost.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture), 12);
         Assert.Contains(lines, l => l.StartsWith("llmproxy_pricing_missing_total{model=\"sim-unpriced\"} 2", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith("llmproxy_usage_ledger_queue_depth ", StringComparison.Ordinal));
+        // A series without labels: "name value", or "name{} value" as OpenTelemetry's exporter writes it.
+        Assert.Contains(lines, l => l.StartsWith("llmproxy_usage_ledger_queue_depth ", StringComparison.Ordinal) || l.StartsWith("llmproxy_usage_ledger_queue_depth{} ", StringComparison.Ordinal));
         Assert.Single(_metered.Gateway.Logs.Lines, l => l.Contains("no price for model sim-unpriced", StringComparison.Ordinal));
     }
 

@@ -111,7 +111,7 @@ public sealed class BudgetTests : IAsyncLifetime
         }
     }
 
-    /// <summary>Reads the gateway's <c>llmproxy.ratelimit.budget.remaining</c> gauge and counts its rejections.</summary>
+    /// <summary>Reads the gateway's <c>llmproxy.ratelimit.budget.remaining.usd</c> gauge and counts its rejections.</summary>
     private sealed class BudgetGauge : IDisposable
     {
         private readonly MeterListener _listener = new();
@@ -122,7 +122,7 @@ public sealed class BudgetTests : IAsyncLifetime
         {
             _listener.InstrumentPublished = (instrument, listener) =>
             {
-                if (ReferenceEquals(instrument.Meter.Scope, factory) && instrument.Name is "llmproxy.ratelimit.budget.remaining" or "llmproxy.ratelimit.rejections")
+                if (ReferenceEquals(instrument.Meter.Scope, factory) && instrument.Name is "llmproxy.ratelimit.budget.remaining.usd" or "llmproxy.ratelimit.rejections")
                 {
                     listener.EnableMeasurementEvents(instrument);
                 }

@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using LlmProxy.IntegrationTests.Infrastructure;
 using LlmProxy.Simulator;
+using LlmProxy.Testing;
 
 namespace LlmProxy.IntegrationTests.Telemetry;
 
@@ -58,7 +59,10 @@ public sealed partial class MetricsScrapeTests
         Assert.Equal(60, Value(text, "gen_ai_client_token_usage_sum", ("gen_ai_token_type", "input")));
         Assert.Equal(3, Value(text, "gen_ai_server_time_to_first_token_seconds_count", ("tenant", "tenant-b")));
         Assert.Equal(0, Value(text, "llmproxy_deployment_breaker_state", ("deployment", "x-primary")));
-        Assert.Contains("process_resident_memory_bytes", text);
+        Assert.Contains("dotnet_process_memory_working_set_bytes", text);
+        // ASP.NET Core's request duration, with its own (advised) buckets.
+        Assert.Equal(12, Value(text, "http_server_request_duration_seconds_count", ("http_route", "/v1/chat/completions"), ("http_response_status_code", "200")));
+        AssertInstrumentationSeriesOfTheConfigCheckAreInTheScrape(text);
 
         if (Environment.GetEnvironmentVariable("LLMPROXY_TEST_SCRAPE_FILE") is { Length: > 0 } file)
         {
@@ -110,6 +114,52 @@ public sealed partial class MetricsScrapeTests
         Assert.Equal(0, Value(recovered, "llmproxy_deployment_breaker_state", ("deployment", "x-primary")));
     }
 
+    /// <summary>
+    /// The ASP.NET Core and runtime series that tests/scripts/check-observability-config.sh lets the dashboard and the
+    /// alert rules use (its GATEWAY_METRICS list; the gateway's own are checked by MetricsDocumentationTests) are in
+    /// this real scrape, with exactly the labels listed; so are the ones the README's metric table documents.
+    /// </summary>
+    private static void AssertInstrumentationSeriesOfTheConfigCheckAreInTheScrape(string exposition)
+    {
+        var script = File.ReadAllText(RepositoryFiles.PathOf("tests/scripts/check-observability-config.sh"));
+        var list = Regex.Match(script, @"^GATEWAY_METRICS=\$\(cat <<'EOF'\n(?<body>.*?)^EOF$", RegexOptions.Multiline | RegexOptions.Singleline);
+        Assert.True(list.Success, "no GATEWAY_METRICS list in check-observability-config.sh");
+        var checkedSeries = 0;
+        foreach (var line in list.Groups["body"].Value.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (fields[0].StartsWith("llmproxy_", StringComparison.Ordinal) || fields[0].StartsWith("gen_ai_", StringComparison.Ordinal))
+            {
+                continue;
+            }
+            var samples = SampleLine().Matches(exposition).Where(m => m.Groups["name"].Value == fields[0]).ToList();
+            Assert.True(samples.Count > 0, $"{fields[0]} is listed for the dashboard and alerts but not in a real scrape");
+            var labels = samples.SelectMany(m => LabelName().Matches(m.Groups["labels"].Value).Select(l => l.Groups[1].Value))
+                .ToHashSet(StringComparer.Ordinal);
+            Assert.True(labels.SetEquals(fields[2..]), $"{fields[0]}: listed labels [{string.Join(",", fields[2..])}], scraped [{string.Join(",", labels.Order())}]");
+            checkedSeries++;
+        }
+        Assert.True(checkedSeries > 0, "GATEWAY_METRICS lists no instrumentation series");
+
+        // The README's metric table documents the same families: "| `name`, `name` | type | label, label (note) | ... |".
+        var readme = File.ReadAllText(RepositoryFiles.PathOf("README.md"));
+        var rows = Regex.Matches(readme, @"^\| (?<names>`(?:dotnet|http)_[^|]*) \| (?<type>\w+) \| (?<labels>[^|]*) \|", RegexOptions.Multiline);
+        Assert.NotEmpty(rows);
+        foreach (Match row in rows)
+        {
+            var documented = row.Groups["labels"].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(l => Regex.Replace(l, @"\s*\(.*\)$", "")).ToHashSet(StringComparer.Ordinal);
+            foreach (Match name in Regex.Matches(row.Groups["names"].Value, "`([a-z_]+)`"))
+            {
+                var sample = row.Groups["type"].Value == "histogram" ? name.Groups[1].Value + "_count" : name.Groups[1].Value;
+                var samples = SampleLine().Matches(exposition).Where(m => m.Groups["name"].Value == sample).ToList();
+                Assert.True(samples.Count > 0, $"README documents {name.Groups[1].Value}, which a real scrape does not have");
+                var labels = samples.SelectMany(m => LabelName().Matches(m.Groups["labels"].Value).Select(l => l.Groups[1].Value)).ToHashSet(StringComparer.Ordinal);
+                Assert.True(labels.SetEquals(documented), $"README: {name.Groups[1].Value} [{string.Join(",", documented)}], scraped [{string.Join(",", labels.Order())}]");
+            }
+        }
+    }
+
     [Fact]
     public async Task Scrape_ConfiguredModelRefusedByValidation_IsCountedUnderItsOwnName()
     {
@@ -155,6 +205,9 @@ public sealed partial class MetricsScrapeTests
         Assert.True(found, $"no sample of {metric} with {string.Join(",", labels)}");
         return total;
     }
+
+    [GeneratedRegex(@"(?:^|,)([a-zA-Z_][a-zA-Z0-9_]*)=""(?:[^""\\]|\\.)*""")]
+    private static partial Regex LabelName();
 
     [GeneratedRegex(@"^(?<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?<labels>[^}]*)\})? (?<value>\S+)$", RegexOptions.Multiline)]
     private static partial Regex SampleLine();

@@ -40,7 +40,7 @@ public sealed class MetricsEndpointTests
     }
 
     [Fact]
-    public async Task Get_DefaultOptions_ReturnsPrometheusTextWithGatewayAndRuntimeMetrics()
+    public async Task Get_DefaultOptions_ReturnsFreshPrometheusTextWithGatewayAndRuntimeMetricsAndNoScopeOrTargetInfo()
     {
         await using var app = await StartAsync();
         app.Services.GetRequiredService<GatewayMetrics>().RecordFailover("gpt-4o", "d1", UpstreamOutcomes.Timeout);
@@ -50,11 +50,19 @@ public sealed class MetricsEndpointTests
         var body = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal("text/plain; version=0.0.4; charset=utf-8", response.Content.Headers.ContentType!.ToString());
+        Assert.Equal("text/plain", response.Content.Headers.ContentType!.MediaType);
+        Assert.Contains(response.Content.Headers.ContentType.Parameters, p => p.Name == "version" && p.Value == "0.0.4");
         Assert.Equal("no-store", response.Headers.CacheControl!.ToString());
         var scrape = Scrape.Parse(body);
         Assert.Equal(1, scrape.Value("llmproxy_failovers_total{from_deployment=\"d1\",model=\"gpt-4o\",reason=\"timeout\"}"));
-        Assert.True(scrape.Has("process_cpu_seconds_total"));
+        Assert.True(scrape.Has("dotnet_process_cpu_time_seconds_total{cpu_mode=\"user\"}"));
+        // Fresh at every scrape (no response cache), without the scope label and target_info.
+        app.Services.GetRequiredService<GatewayMetrics>().RecordFailover("gpt-4o", "d1", UpstreamOutcomes.Timeout);
+        using var again = await client.GetAsync(app.Urls.First() + "/metrics", TestContext.Current.CancellationToken);
+        var second = Scrape.Parse(await again.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+        Assert.Equal(2, second.Value("llmproxy_failovers_total{from_deployment=\"d1\",model=\"gpt-4o\",reason=\"timeout\"}"));
+        Assert.DoesNotContain("otel_scope_name", body, StringComparison.Ordinal);
+        Assert.DoesNotContain("target_info", body, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -73,7 +81,7 @@ public sealed class MetricsEndpointTests
 
         Assert.Equal(HttpStatusCode.Unauthorized, missing.StatusCode);
         Assert.Equal("Bearer", missing.Headers.WwwAuthenticate.Single().Scheme);
-        Assert.DoesNotContain("process_", await missing.Content.ReadAsStringAsync(TestContext.Current.CancellationToken), StringComparison.Ordinal);
+        Assert.DoesNotContain("dotnet_", await missing.Content.ReadAsStringAsync(TestContext.Current.CancellationToken), StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
         Assert.Equal(HttpStatusCode.OK, right.StatusCode);
     }
@@ -113,7 +121,7 @@ public sealed class MetricsEndpointTests
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("gzip", response.Content.Headers.ContentEncoding.Single());
-        Assert.Contains("# TYPE process_cpu_seconds_total counter\n", body, StringComparison.Ordinal);
+        Assert.Contains("# TYPE dotnet_process_cpu_time_seconds_total counter\n", body, StringComparison.Ordinal);
     }
 
     [Fact]

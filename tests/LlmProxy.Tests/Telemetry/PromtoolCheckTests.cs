@@ -20,7 +20,7 @@ public sealed class PromtoolCheckTests
         SkipWithoutPromtool();
         using var services = new TelemetryServices(new Dictionary<string, string?> { ["LlmProxy:Metrics:MaxSeriesPerMetric"] = "5" });
         GatewayMetricsExercise.RecordEverything(services);
-        // Push one metric past its label-set limit so the folded "other" series is checked too.
+        // Push one metric past its label-set limit so the overflow series is checked too.
         for (var i = 0; i < 10; i++)
         {
             services.Metrics.RecordRateLimitRejection("tenant-" + i, "tokens");
@@ -35,7 +35,7 @@ public sealed class PromtoolCheckTests
         }, "{value}", "Odd values.");
         meter.CreateCounter<long>("llmproxy.test.big", "{x}", "Big.").Add(long.MaxValue / 2);
 
-        var (exitCode, output) = await RunScriptAsync(services.Collector.Collect());
+        var (exitCode, output) = await RunScriptAsync(services.ScrapeText());
 
         Assert.True(exitCode == 0, $"promtool-check.sh exited {exitCode}:\n{output}");
         Assert.Contains("promtool-check: OK", output, StringComparison.Ordinal);

@@ -10,16 +10,22 @@ using LlmProxy.Telemetry;
 using LlmProxy.Tenancy;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using OpenTelemetry.Metrics;
 using Microsoft.Extensions.Logging;
 using Xunit;
 
 namespace LlmProxy.Tests.Telemetry;
 
-/// <summary>A service provider with the telemetry registrations, a private meter factory and captured logs.</summary>
+/// <summary>
+/// A service provider with the telemetry registrations, a private meter factory and captured logs, and OpenTelemetry's
+/// Prometheus exporter answering scrapes in memory (the same middleware <c>/metrics</c> runs).
+/// </summary>
 internal sealed class TelemetryServices : IDisposable
 {
     private readonly ServiceProvider _provider;
+    private readonly RequestDelegate _scrape;
 
     public TelemetryServices(IDictionary<string, string?>? settings = null)
     {
@@ -28,17 +34,35 @@ internal sealed class TelemetryServices : IDisposable
         services.AddLogging(logging => logging.AddProvider(Logs));
         services.AddLlmProxyTelemetry(configuration);
         _provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
-        Collector = _provider.GetRequiredService<MetricsCollector>();
+        // What a host does when it starts: the meter provider is built and the IMeterFactory subscriptions start.
+        MeterProvider = _provider.GetRequiredService<MeterProvider>();
+        _provider.GetRequiredService<Microsoft.Extensions.Options.IStartupValidator>().Validate();
         Metrics = _provider.GetRequiredService<GatewayMetrics>();
+        var app = new ApplicationBuilder(_provider);
+        app.UseOpenTelemetryPrometheusScrapingEndpoint(MeterProvider, predicate: _ => true, path: null, configureBranchedPipeline: null, optionsName: null);
+        _scrape = app.Build();
     }
 
     public CapturingLoggerProvider Logs { get; } = new();
-    public MetricsCollector Collector { get; }
+    public MeterProvider MeterProvider { get; }
     public GatewayMetrics Metrics { get; }
     public IServiceProvider Services => _provider;
     public System.Diagnostics.Metrics.IMeterFactory MeterFactory => _provider.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
 
-    public Scrape Scrape() => Telemetry.Scrape.Parse(Collector.Collect());
+    /// <summary>The text of one scrape, as Prometheus 0.0.4 text (what the exporter answers without an Accept header).</summary>
+    public string ScrapeText()
+    {
+        var context = new DefaultHttpContext { RequestServices = _provider };
+        context.Request.Method = "GET";
+        context.Request.Path = "/metrics";
+        using var body = new MemoryStream();
+        context.Response.Body = body;
+        _scrape(context).GetAwaiter().GetResult();
+        Assert.Equal(StatusCodes.Status200OK, context.Response.StatusCode);
+        return System.Text.Encoding.UTF8.GetString(body.ToArray());
+    }
+
+    public Scrape Scrape() => Telemetry.Scrape.Parse(ScrapeText());
 
     public void Dispose() => _provider.Dispose();
 }
@@ -81,6 +105,10 @@ internal sealed class Scrape
                 Assert.True(types.TryAdd(parts[0], parts[1]), $"TYPE of {parts[0]} written twice");
                 continue;
             }
+            if (line.StartsWith("# EOF", StringComparison.Ordinal) || line.StartsWith("# UNIT ", StringComparison.Ordinal))
+            {
+                continue;
+            }
             if (line.StartsWith("# HELP ", StringComparison.Ordinal))
             {
                 var rest = line["# HELP ".Length..];
@@ -90,6 +118,10 @@ internal sealed class Scrape
             }
             var lastSpace = line.LastIndexOf(' ');
             var key = line[..lastSpace];
+            if (key.EndsWith("{}", StringComparison.Ordinal))
+            {
+                key = key[..^2]; // the exporter writes "name{}" for a series without labels
+            }
             keys.Add(key);
             samples[key] = line[(lastSpace + 1)..];
         }
