@@ -46,8 +46,9 @@ public static class LlmProxyServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddHttpForwarder();
 
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IChatProvider, OpenAiProvider>());
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IChatProvider, BedrockProvider>());
+        // One line per provider; everything else about a provider lives in its folder under Providers/.
+        services.AddOpenAiProvider();
+        services.AddBedrockProvider();
         services.TryAddSingleton<ProviderRegistry>();
         services.TryAddSingleton<GatewayConfigurationBuilder>();
         services.TryAddSingleton<GatewayConfigurationProvider>();

@@ -34,18 +34,6 @@ internal static class MetricLabels
         statusCode is >= 100 and < 600 ? StatusClasses[statusCode / 100 - 1] : "other";
 
     public static string Bool(bool value) => value ? "true" : "false";
-
-    /// <summary>
-    /// The <c>gen_ai.provider.name</c> of a gateway provider: the OpenTelemetry GenAI well-known value where one
-    /// exists (<c>bedrock</c> is <c>aws.bedrock</c>), the gateway's provider name otherwise.
-    /// </summary>
-    public static string GenAiProviderName(string provider) => provider switch
-    {
-        "bedrock" => "aws.bedrock",
-        "azure" or "azure-openai" => "azure.ai.openai",
-        "vertex" or "vertexai" => "gcp.vertex_ai",
-        _ => provider,
-    };
 }
 
 /// <summary>The <c>outcome</c> of an upstream attempt and the <c>reason</c> of a failover: a small fixed set.</summary>

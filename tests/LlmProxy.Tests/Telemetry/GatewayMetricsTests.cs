@@ -47,7 +47,7 @@ public sealed class GatewayMetricsTests
     public void RecordRequestCompleted_StreamServedByBedrock_RecordsTimeToFirstTokenWithSemconvProviderName()
     {
         using var services = new TelemetryServices();
-        var chat = TestChats.Chat("acme", TestChats.Deployment("br1", "claude", provider: "bedrock"), stream: true);
+        var chat = TestChats.Chat("acme", TestChats.Deployment("br1", "claude", provider: "bedrock", genAiProvider: "aws.bedrock"), stream: true);
         chat.ServedBy = chat.Route.Deployments[0];
         chat.TimeToFirstToken = TimeSpan.FromMilliseconds(250);
         chat.Usage = new TokenUsage(5, 7, 12);
@@ -448,7 +448,7 @@ internal static class GatewayMetricsExercise
     public static void RecordEverything(GatewayMetrics metrics)
     {
         var openAi = TestChats.Deployment("openai-gpt-4o", "gpt-4o");
-        var bedrock = TestChats.Deployment("bedrock-claude", "claude", provider: "bedrock");
+        var bedrock = TestChats.Deployment("bedrock-claude", "claude", provider: "bedrock", genAiProvider: "aws.bedrock");
 
         using (metrics.TrackRequestInFlight())
         using (metrics.TrackStreamInFlight())

@@ -29,6 +29,13 @@ public class BedrockProviderTests
     public void Name_IsBedrock() => Assert.Equal("bedrock", BedrockTest.Provider().Name);
 
     [Fact]
+    public void GenAiProviderName_Bedrock_IsTheSemanticConventionValue() => Assert.Equal("aws.bedrock", ((IChatProvider)BedrockTest.Provider()).GenAiProviderName);
+
+    [Fact]
+    public void UpstreamRequestIdHeaders_Bedrock_AreAwsRequestId() =>
+        Assert.Equal(["x-amzn-RequestId"], ((IChatProvider)BedrockTest.Provider()).UpstreamRequestIdHeaders);
+
+    [Fact]
     public void Validate_RegionOnly_IsValid() => Assert.Empty(Validate(Options(region: "us-east-1")));
 
     public static TheoryData<string, string?, string?, string> DerivedRegions => new()
