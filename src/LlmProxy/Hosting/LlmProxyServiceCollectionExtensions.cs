@@ -38,6 +38,8 @@ public static class LlmProxyServiceCollectionExtensions
         services.AddOptions<LlmProxyOptions>().Bind(configuration.GetSection(LlmProxyOptions.SectionName));
         // A configuration with tenants of its own leaves out the quick start's demo tenant and routes.
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IPostConfigureOptions<LlmProxyOptions>>(new QuickStartDefaults(configuration)));
+        // Each deployment's own section, where its provider finds the keys only it has.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IPostConfigureOptions<LlmProxyOptions>>(new DeploymentConfigurationSections(configuration)));
         // Kestrel stops accepting on SIGTERM, then waits the grace period for in-flight requests and streams; hosted
         // services (the usage ledger's flush among them) stop after that, with a budget of their own.
         services.AddLlmProxyGracefulShutdown(configuration);
