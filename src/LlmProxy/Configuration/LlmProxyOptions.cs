@@ -110,7 +110,7 @@ public sealed class DeploymentOptions
 
     /// <summary>
     /// The deployment's own configuration section (set after configuration binding; null for options built in code). A
-    /// provider binds the keys only it has (Bedrock's <c>Region</c>, say) into a settings class of its own from here, so
+    /// provider binds the keys only it has (a cloud region, say) into a settings class of its own from here, so
     /// that they need no place among the common options.
     /// </summary>
     public IConfigurationSection? Configuration { get; set; }
