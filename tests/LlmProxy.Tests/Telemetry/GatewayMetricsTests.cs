@@ -411,6 +411,23 @@ public sealed class GatewayMetricsTests
     {
         Assert.Equal(expected, UpstreamOutcomes.FromReason(reason));
     }
+
+    [Theory]
+    [InlineData(429, UpstreamOutcomes.RateLimited)]
+    [InlineData(403, UpstreamOutcomes.AuthError)]
+    [InlineData(504, UpstreamOutcomes.Timeout)]
+    [InlineData(400, UpstreamOutcomes.ClientError)]
+    [InlineData(500, UpstreamOutcomes.ServerError)]
+    public void FromFailure_ProviderOwnReason_ClassedByTheStatusItWasMappedTo(int status, string expected)
+    {
+        var failure = UpstreamFailure.FromStatus(status, "d1", null, null) with { Reason = "acme_SomethingHappened" };
+
+        Assert.Equal(expected, UpstreamOutcomes.FromFailure(failure));
+    }
+
+    [Fact]
+    public void FromFailure_ProviderOwnReasonWithoutStatus_IsOther() =>
+        Assert.Equal(UpstreamOutcomes.Other, UpstreamOutcomes.FromFailure(UpstreamFailure.FromStatus(503, "d1", null, null) with { Reason = "acme_x", UpstreamStatus = null }));
 }
 
 /// <summary>Calls every recording method with realistic values, including label values that need escaping.</summary>
