@@ -80,7 +80,7 @@ public sealed class RetryBudgetOptions
 
 public sealed class DeploymentOptions
 {
-    /// <summary>Provider type: <c>openai</c> (OpenAI or any OpenAI-compatible server) or <c>bedrock</c>.</summary>
+    /// <summary>The name of a registered provider (the README lists them, each with the settings of its own).</summary>
     public string Provider { get; set; } = "";
 
     /// <summary>Base URL of the upstream API, e.g. <c>https://api.openai.com/v1</c>.</summary>
@@ -105,11 +105,15 @@ public sealed class DeploymentOptions
 
     public CircuitBreakerOptions Breaker { get; set; } = new();
 
-    /// <summary>AWS region (Bedrock).</summary>
-    public string? Region { get; set; }
-
     /// <summary>Provider-specific settings that are not common to all providers.</summary>
     public Dictionary<string, string> Settings { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// The deployment's own configuration section (set after configuration binding; null for options built in code). A
+    /// provider binds the keys only it has (a cloud region, say) into a settings class of its own from here, so
+    /// that they need no place among the common options.
+    /// </summary>
+    public IConfigurationSection? Configuration { get; set; }
 }
 
 public sealed class DeploymentTimeoutOptions
@@ -135,7 +139,7 @@ public sealed class DeploymentTimeoutOptions
 /// </summary>
 public sealed class CircuitBreakerOptions
 {
-    /// <summary>Failures in a row that open the breaker. The default depends on the provider: 3 for Bedrock, 5 for OpenAI.</summary>
+    /// <summary>Failures in a row that open the breaker. The default is the provider's own (5 unless it says otherwise; see its section of the README).</summary>
     public int? ConsecutiveFailures { get; set; }
 
     /// <summary>Failure ratio over the sampling window that opens the breaker. The default is 0.5.</summary>

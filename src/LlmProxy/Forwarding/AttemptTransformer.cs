@@ -64,6 +64,14 @@ internal sealed class AttemptTransformer : HttpTransformer
         content.Headers.ContentType = _request.ContentType == "application/json" ? JsonContentType : new MediaTypeHeaderValue(_request.ContentType);
         proxyRequest.Headers.Accept.Add(_request.Accept is { } accept ? new MediaTypeWithQualityHeaderValue(accept)
             : _chat.Request.Stream ? AcceptEventStream : AcceptJson);
+        foreach (var (name, value) in _request.Headers)
+        {
+            proxyRequest.Headers.Remove(name);
+            if (!proxyRequest.Headers.TryAddWithoutValidation(name, value))
+            {
+                throw new InvalidOperationException($"Provider '{_deployment.ProviderName}' asked for header '{name}', which is not a request header.");
+            }
+        }
         try
         {
             await _deployment.Authenticator.AuthenticateAsync(proxyRequest, _request.Body, cancellationToken);
@@ -85,7 +93,7 @@ internal sealed class AttemptTransformer : HttpTransformer
             return false;
         }
 
-        UpstreamRequestId = ReadUpstreamRequestId(proxyResponse) is { } upstreamId ? _deployment.Authenticator.Redact(upstreamId) : null;
+        UpstreamRequestId = ReadUpstreamRequestId(proxyResponse, _deployment.Provider.UpstreamRequestIdHeaders) is { } upstreamId ? _deployment.Authenticator.Redact(upstreamId) : null;
         var status = (int)proxyResponse.StatusCode;
         if (status is < 200 or >= 300)
         {
@@ -171,15 +179,23 @@ internal sealed class AttemptTransformer : HttpTransformer
     }
 
     /// <summary>
-    /// OpenAI (and compatible servers) send <c>x-request-id</c>, AWS <c>x-amzn-RequestId</c>, on successes and errors alike.
-    /// Only a short printable-ASCII id is passed on: the value becomes a response header, and a stray byte would fail the response.
+    /// The upstream's own request id from the first of the provider's <see cref="IChatProvider.UpstreamRequestIdHeaders"/>
+    /// that the response carries. Only a short printable-ASCII id is passed on: the value becomes a response header, and a
+    /// stray byte would fail the response.
     /// </summary>
-    internal static string? ReadUpstreamRequestId(HttpResponseMessage response) =>
-        (response.Headers.TryGetValues("x-request-id", out var ids) || response.Headers.TryGetValues("x-amzn-RequestId", out ids))
-        && ids.FirstOrDefault() is { Length: > 0 and <= MaxUpstreamRequestIdLength } id
-        && id.All(c => c is > ' ' and <= '~')
-            ? id
-            : null;
+    internal static string? ReadUpstreamRequestId(HttpResponseMessage response, IReadOnlyList<string> headerNames)
+    {
+        foreach (var name in headerNames)
+        {
+            if (response.Headers.TryGetValues(name, out var ids))
+            {
+                return ids.FirstOrDefault() is { Length: > 0 and <= MaxUpstreamRequestIdLength } id && id.All(c => c is > ' ' and <= '~')
+                    ? id
+                    : null;
+            }
+        }
+        return null;
+    }
 
     /// <summary>
     /// Upstream text that can reach the client or a log (a passed-through error message, the upstream's request id) with the

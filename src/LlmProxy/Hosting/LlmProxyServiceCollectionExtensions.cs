@@ -38,6 +38,8 @@ public static class LlmProxyServiceCollectionExtensions
         services.AddOptions<LlmProxyOptions>().Bind(configuration.GetSection(LlmProxyOptions.SectionName));
         // A configuration with tenants of its own leaves out the quick start's demo tenant and routes.
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IPostConfigureOptions<LlmProxyOptions>>(new QuickStartDefaults(configuration)));
+        // Each deployment's own section, where its provider finds the keys only it has.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IPostConfigureOptions<LlmProxyOptions>>(new DeploymentConfigurationSections(configuration)));
         // Kestrel stops accepting on SIGTERM, then waits the grace period for in-flight requests and streams; hosted
         // services (the usage ledger's flush among them) stop after that, with a budget of their own.
         services.AddLlmProxyGracefulShutdown(configuration);
@@ -46,8 +48,9 @@ public static class LlmProxyServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddHttpForwarder();
 
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IChatProvider, OpenAiProvider>());
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IChatProvider, BedrockProvider>());
+        // One line per provider; everything else about a provider lives in its folder under Providers/.
+        services.AddOpenAiProvider();
+        services.AddBedrockProvider();
         services.TryAddSingleton<ProviderRegistry>();
         services.TryAddSingleton<GatewayConfigurationBuilder>();
         services.TryAddSingleton<GatewayConfigurationProvider>();

@@ -3,7 +3,7 @@ namespace LlmProxy.Metering;
 /// <summary>
 /// The price of one model at one provider from <see cref="EffectiveDate"/> on, in USD per million tokens.
 /// </summary>
-/// <param name="Provider">The gateway provider name serving it: <c>openai</c>, <c>bedrock</c>, <c>google</c>...</param>
+/// <param name="Provider">The name of the provider serving it, as a deployment's <c>Provider</c> setting gives it.</param>
 /// <param name="Model">The provider's model id, e.g. <c>gpt-4o</c> or <c>anthropic.claude-3-haiku-20240307-v1:0</c>.</param>
 /// <param name="Aliases">Other names of the same model at the same price: dated snapshots, cross-region inference profiles, short names.</param>
 /// <param name="CachedInputPerMillion">Price of prompt tokens read from the provider's prompt cache; null when the provider has no discount (the input price applies).</param>

@@ -31,7 +31,7 @@ public sealed record UsageRecord
     /// <summary>The client-facing model name, as the client sent it; null when the body could not be read.</summary>
     public string? RequestedModel { get; init; }
 
-    /// <summary>Provider of the deployment that answered (<c>openai</c>, <c>bedrock</c>); null when none did.</summary>
+    /// <summary>Provider of the deployment that answered (its <c>Provider</c> setting); null when none did.</summary>
     public string? Provider { get; init; }
 
     public string? Deployment { get; init; }

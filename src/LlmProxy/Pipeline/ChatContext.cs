@@ -42,7 +42,7 @@ public sealed class ChatContext
     public bool CacheHit { get; set; }
 
     /// <summary>
-    /// The upstream's own request id (<c>x-request-id</c>, <c>x-amzn-RequestId</c>) of the answer the client got: the
+    /// The upstream's own request id (from the header its provider names) of the answer the client got: the
     /// serving response, or the upstream error that became the client's error. Null when no upstream answered.
     /// </summary>
     public string? UpstreamRequestId { get; set; }

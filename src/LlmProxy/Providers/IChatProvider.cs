@@ -28,6 +28,18 @@ public interface IChatProvider
 
     /// <summary>Failures in a row that open a deployment's breaker unless configured. The default is 5.</summary>
     int DefaultConsecutiveFailures => 5;
+
+    /// <summary>
+    /// The <c>gen_ai.provider.name</c> of traces and metrics: the OpenTelemetry GenAI well-known value where one exists
+    /// (<c>aws.bedrock</c>, <c>azure.ai.openai</c>, <c>gcp.vertex_ai</c>). The default is <see cref="Name"/>.
+    /// </summary>
+    string GenAiProviderName => Name;
+
+    /// <summary>
+    /// Response headers in which the upstream gives its own request id (successes and errors alike), tried in order; the
+    /// first one present is passed on to the client as <c>x-llmproxy-upstream-request-id</c>. The default is none.
+    /// </summary>
+    IReadOnlyList<string> UpstreamRequestIdHeaders => [];
 }
 
 /// <summary>Adds the backend's own credentials to an upstream request. The client's gateway key is never forwarded.</summary>
@@ -62,11 +74,18 @@ public interface IChatTranslator
     IChatStreamTranslator CreateStreamTranslator();
 }
 
-/// <summary>An upstream request: path relative to the deployment's base URL, and the body.</summary>
+/// <summary>An upstream request: path relative to the deployment's base URL, the body, and the headers the backend's API needs.</summary>
 public sealed record UpstreamRequest(string RelativePath, ReadOnlyMemory<byte> Body, string ContentType = "application/json")
 {
     /// <summary>The <c>Accept</c> header; null means JSON, or server-sent events for a streamed request.</summary>
     public string? Accept { get; init; }
+
+    /// <summary>
+    /// Request headers the backend's API asks for (an API version such as <c>anthropic-version</c>, a beta flag). They are
+    /// set before the authenticator runs, so a signer covers them and credentials cannot be overridden by them; content
+    /// headers go in <see cref="ContentType"/>. The default is none.
+    /// </summary>
+    public IReadOnlyList<KeyValuePair<string, string>> Headers { get; init; } = [];
 }
 
 public sealed record TranslatedResponse(byte[] Body, Pipeline.TokenUsage? Usage);

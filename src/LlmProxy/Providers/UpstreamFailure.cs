@@ -16,11 +16,21 @@ public sealed record UpstreamFailure(int ClientStatus, OpenAiError Error, bool I
     public string? UpstreamRequestId { get; init; }
 
     /// <summary>
+    /// The HTTP status the failure was classified from: the upstream's, or the one a provider mapped its own error to
+    /// (Bedrock's <c>ThrottlingException</c> is a 429). Metrics read the outcome from it when <see cref="Reason"/> is the
+    /// provider's own. Null when no status was involved (a connection error).
+    /// </summary>
+    public int? UpstreamStatus { get; init; }
+
+    /// <summary>
     /// The common mapping of an upstream HTTP status, shared by providers: client errors pass through with
     /// the upstream's message (they are the client's to fix); credential problems and server errors are the
     /// gateway's, so the client gets a gateway message that names the deployment and nothing else of it.
     /// </summary>
-    public static UpstreamFailure FromStatus(int status, string deploymentId, OpenAiError? upstreamError, TimeSpan? retryAfter)
+    public static UpstreamFailure FromStatus(int status, string deploymentId, OpenAiError? upstreamError, TimeSpan? retryAfter) =>
+        Classify(status, deploymentId, upstreamError, retryAfter) with { UpstreamStatus = status };
+
+    private static UpstreamFailure Classify(int status, string deploymentId, OpenAiError? upstreamError, TimeSpan? retryAfter)
     {
         switch (status)
         {

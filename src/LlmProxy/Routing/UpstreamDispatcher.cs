@@ -113,7 +113,7 @@ public sealed partial class UpstreamDispatcher(IHttpForwarder forwarder, IDeploy
     }
 
     /// <summary>
-    /// The upstream's own wait when it gave one. A 429 without one (Bedrock's throttling usually has none) still gets
+    /// The upstream's own wait when it gave one. A 429 without one (throttling often comes without) still gets
     /// <see cref="DefaultRateLimitedRetryAfter"/>: a client told to retry later should be told when, and SDKs
     /// that honour <c>Retry-After</c> would otherwise fall back on their own, often much longer, backoff.
     /// </summary>

@@ -38,7 +38,7 @@ public static class GatewayActivities
             return;
         }
         activity.SetTag("llmproxy.deployment", chat.ServedBy?.Id);
-        activity.SetTag("gen_ai.provider.name", chat.ServedBy is { } served ? MetricLabels.GenAiProviderName(served.ProviderName) : null);
+        activity.SetTag("gen_ai.provider.name", chat.ServedBy is { } served ? served.Provider.GenAiProviderName : null);
         activity.SetTag("llmproxy.attempts", chat.Attempts);
         activity.SetTag("llmproxy.cache_hit", chat.CacheHit);
         activity.SetTag("http.response.status_code", chat.HttpContext.Response.StatusCode);
@@ -61,7 +61,7 @@ public static class GatewayActivities
         if (activity is { IsAllDataRequested: true })
         {
             activity.SetTag("gen_ai.operation.name", "chat");
-            activity.SetTag("gen_ai.provider.name", MetricLabels.GenAiProviderName(deployment.ProviderName));
+            activity.SetTag("gen_ai.provider.name", deployment.Provider.GenAiProviderName);
             activity.SetTag("gen_ai.request.model", deployment.UpstreamModel);
             activity.SetTag("llmproxy.deployment", deployment.Id);
             activity.SetTag("llmproxy.tenant", chat.Identity.Tenant.Name);

@@ -148,7 +148,7 @@ internal sealed class GatewayMetrics
         {
             return; // No provider call produced this response: nothing to say in GenAI terms.
         }
-        var genAiProvider = MetricLabels.GenAiProviderName(outcome.Provider);
+        var genAiProvider = outcome.GenAiProvider ?? outcome.Provider;
         if (outcome.Usage is { } usage && _tokenUsage.Enabled)
         {
             _tokenUsage.Record(usage.PromptTokens, GenAiTags(outcome.Tenant, outcome.Model, genAiProvider, tokenType: "input"));
@@ -168,11 +168,12 @@ internal sealed class GatewayMetrics
     public void RecordUpstreamAttempt(Deployment deployment, string outcome, TimeSpan duration)
     {
         ArgumentNullException.ThrowIfNull(deployment);
-        RecordUpstreamAttempt(deployment.Id, deployment.ProviderName, deployment.ModelName, outcome, duration);
+        RecordUpstreamAttempt(deployment.Id, deployment.Provider.GenAiProviderName, deployment.ModelName, outcome, duration);
     }
 
+    /// <param name="genAiProvider">The provider's <see cref="Providers.IChatProvider.GenAiProviderName"/>.</param>
     /// <param name="model">The client-facing model the deployment serves.</param>
-    public void RecordUpstreamAttempt(string deployment, string provider, string model, string outcome, TimeSpan duration)
+    public void RecordUpstreamAttempt(string deployment, string genAiProvider, string model, string outcome, TimeSpan duration)
     {
         if (_upstreamAttempts.Enabled)
         {
@@ -190,7 +191,7 @@ internal sealed class GatewayMetrics
                 tags.Add("error.type", outcome);
             }
             tags.Add("gen_ai.operation.name", ChatOperation);
-            tags.Add("gen_ai.provider.name", MetricLabels.GenAiProviderName(provider));
+            tags.Add("gen_ai.provider.name", genAiProvider);
             tags.Add("gen_ai.request.model", model);
             _operationDuration.Record(duration.TotalSeconds, tags);
         }
@@ -345,6 +346,9 @@ internal readonly record struct RequestOutcome(string Tenant, string Model, stri
     public TimeSpan? TimeToFirstToken { get; init; }
     public bool CacheHit { get; init; }
 
+    /// <summary>The serving provider's <c>gen_ai.provider.name</c>; <see cref="Provider"/> when not given.</summary>
+    public string? GenAiProvider { get; init; }
+
     /// <summary>Status recorded for a client that disconnected before the response started (nginx's convention).</summary>
     public const int ClientClosedRequest = 499;
 
@@ -368,6 +372,7 @@ internal readonly record struct RequestOutcome(string Tenant, string Model, stri
             Usage = chat.Usage,
             TimeToFirstToken = chat.TimeToFirstToken,
             CacheHit = chat.CacheHit,
+            GenAiProvider = served?.Provider.GenAiProviderName,
         };
     }
 }

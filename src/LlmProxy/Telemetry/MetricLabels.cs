@@ -34,18 +34,6 @@ internal static class MetricLabels
         statusCode is >= 100 and < 600 ? StatusClasses[statusCode / 100 - 1] : "other";
 
     public static string Bool(bool value) => value ? "true" : "false";
-
-    /// <summary>
-    /// The <c>gen_ai.provider.name</c> of a gateway provider: the OpenTelemetry GenAI well-known value where one
-    /// exists (<c>bedrock</c> is <c>aws.bedrock</c>), the gateway's provider name otherwise.
-    /// </summary>
-    public static string GenAiProviderName(string provider) => provider switch
-    {
-        "bedrock" => "aws.bedrock",
-        "azure" or "azure-openai" => "azure.ai.openai",
-        "vertex" or "vertexai" => "gcp.vertex_ai",
-        _ => provider,
-    };
 }
 
 /// <summary>The <c>outcome</c> of an upstream attempt and the <c>reason</c> of a failover: a small fixed set.</summary>
@@ -64,8 +52,30 @@ internal static class UpstreamOutcomes
     public const string ClientDisconnected = "client_disconnected";
     public const string Other = "other";
 
-    /// <summary><see cref="Success"/> for no failure, else the class of <see cref="UpstreamFailure.Reason"/>.</summary>
-    public static string FromFailure(UpstreamFailure? failure) => failure is null ? Success : FromReason(failure.Reason);
+    /// <summary>
+    /// <see cref="Success"/> for no failure, else the class of <see cref="UpstreamFailure.Reason"/>; a reason of the provider's
+    /// own (<c>bedrock_ThrottlingException</c>) is classed by the status the provider mapped it to.
+    /// </summary>
+    public static string FromFailure(UpstreamFailure? failure)
+    {
+        if (failure is null)
+        {
+            return Success;
+        }
+        var outcome = FromReason(failure.Reason);
+        return outcome == Other && failure.UpstreamStatus is { } status ? FromStatus(status) : outcome;
+    }
+
+    /// <summary>The outcome of a failure classified from an HTTP status.</summary>
+    public static string FromStatus(int status) => status switch
+    {
+        429 => RateLimited,
+        401 or 403 => AuthError,
+        408 or 504 => Timeout,
+        >= 400 and < 500 => ClientError,
+        >= 500 and < 600 => ServerError,
+        _ => Other,
+    };
 
     /// <summary>Maps an <see cref="UpstreamFailure.Reason"/> (<c>status_503</c>, <c>connect_error</c>, ...) to an outcome.</summary>
     public static string FromReason(string? reason)

@@ -7,6 +7,7 @@ using LlmProxy.Providers;
 using LlmProxy.Providers.Bedrock;
 using LlmProxy.Providers.OpenAi;
 using LlmProxy.Routing;
+using LlmProxy.ServerSentEvents;
 using LlmProxy.Tenancy;
 using Microsoft.AspNetCore.Http;
 

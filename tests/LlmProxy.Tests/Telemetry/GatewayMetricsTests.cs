@@ -47,7 +47,7 @@ public sealed class GatewayMetricsTests
     public void RecordRequestCompleted_StreamServedByBedrock_RecordsTimeToFirstTokenWithSemconvProviderName()
     {
         using var services = new TelemetryServices();
-        var chat = TestChats.Chat("acme", TestChats.Deployment("br1", "claude", provider: "bedrock"), stream: true);
+        var chat = TestChats.Chat("acme", TestChats.Deployment("br1", "claude", provider: "bedrock", genAiProvider: "aws.bedrock"), stream: true);
         chat.ServedBy = chat.Route.Deployments[0];
         chat.TimeToFirstToken = TimeSpan.FromMilliseconds(250);
         chat.Usage = new TokenUsage(5, 7, 12);
@@ -411,6 +411,23 @@ public sealed class GatewayMetricsTests
     {
         Assert.Equal(expected, UpstreamOutcomes.FromReason(reason));
     }
+
+    [Theory]
+    [InlineData(429, UpstreamOutcomes.RateLimited)]
+    [InlineData(403, UpstreamOutcomes.AuthError)]
+    [InlineData(504, UpstreamOutcomes.Timeout)]
+    [InlineData(400, UpstreamOutcomes.ClientError)]
+    [InlineData(500, UpstreamOutcomes.ServerError)]
+    public void FromFailure_ProviderOwnReason_ClassedByTheStatusItWasMappedTo(int status, string expected)
+    {
+        var failure = UpstreamFailure.FromStatus(status, "d1", null, null) with { Reason = "acme_SomethingHappened" };
+
+        Assert.Equal(expected, UpstreamOutcomes.FromFailure(failure));
+    }
+
+    [Fact]
+    public void FromFailure_ProviderOwnReasonWithoutStatus_IsOther() =>
+        Assert.Equal(UpstreamOutcomes.Other, UpstreamOutcomes.FromFailure(UpstreamFailure.FromStatus(503, "d1", null, null) with { Reason = "acme_x", UpstreamStatus = null }));
 }
 
 /// <summary>Calls every recording method with realistic values, including label values that need escaping.</summary>
@@ -448,7 +465,7 @@ internal static class GatewayMetricsExercise
     public static void RecordEverything(GatewayMetrics metrics)
     {
         var openAi = TestChats.Deployment("openai-gpt-4o", "gpt-4o");
-        var bedrock = TestChats.Deployment("bedrock-claude", "claude", provider: "bedrock");
+        var bedrock = TestChats.Deployment("bedrock-claude", "claude", provider: "bedrock", genAiProvider: "aws.bedrock");
 
         using (metrics.TrackRequestInFlight())
         using (metrics.TrackStreamInFlight())

@@ -170,8 +170,9 @@ internal sealed class CapturingLoggerProvider : ILoggerProvider
 /// <summary>Deployments, routes and chat contexts built without configuration files.</summary>
 internal static class TestChats
 {
-    public static Deployment Deployment(string id, string model, string provider = "openai") =>
-        new(id, model, new FakeProvider(provider), new DeploymentOptions { Provider = provider, BaseUrl = "http://127.0.0.1:1/v1" },
+    /// <param name="genAiProvider">What the provider declares as its <c>gen_ai.provider.name</c>; its name when null.</param>
+    public static Deployment Deployment(string id, string model, string provider = "openai", string? genAiProvider = null) =>
+        new(id, model, new FakeProvider(provider, genAiProvider ?? provider), new DeploymentOptions { Provider = provider, BaseUrl = "http://127.0.0.1:1/v1" },
             new Uri("http://127.0.0.1:1/v1"), new NoAuthenticator(), new HttpMessageInvoker(new SocketsHttpHandler()));
 
     public static ChatContext Chat(string tenant, Deployment deployment, bool stream, HttpContext? http = null)
@@ -182,9 +183,10 @@ internal static class TestChats
         return new ChatContext(http ?? new DefaultHttpContext(), new TenantIdentity(new Tenant(tenant, null), "key-1"), request, route);
     }
 
-    private sealed class FakeProvider(string name) : IChatProvider
+    private sealed class FakeProvider(string name, string genAiProviderName) : IChatProvider
     {
         public string Name { get; } = name;
+        public string GenAiProviderName { get; } = genAiProviderName;
         public void Validate(string path, DeploymentOptions options, ICollection<string> errors) { }
         public Uri GetBaseUri(DeploymentOptions options) => new(options.BaseUrl!);
         public IUpstreamAuthenticator CreateAuthenticator(string deploymentId, DeploymentOptions options) => new NoAuthenticator();

@@ -91,7 +91,7 @@ internal static class BedrockErrors
                 // The configured model id (or inference profile) does not exist in the deployment's account and region.
                 return new UpstreamFailure(StatusCodes.Status404NotFound, new OpenAiError(
                     $"The model '{clientModel}' is not available from its provider (deployment '{deploymentId}' reports it does not exist).",
-                    GatewayErrors.InvalidRequest, "model", "model_not_found"), IsRetryable: false, reason);
+                    GatewayErrors.InvalidRequest, "model", "model_not_found"), IsRetryable: false, reason) { UpstreamStatus = StatusCodes.Status404NotFound };
             case Kind.Throttled:
                 return UpstreamFailure.FromStatus(StatusCodes.Status429TooManyRequests, deploymentId, null, retryAfter) with { Reason = reason };
             case Kind.Credentials:

@@ -32,7 +32,15 @@ internal sealed class BedrockProvider : IChatProvider
         _defaultCredentials = defaultCredentials;
     }
 
+    /// <summary>AWS names the request id of every answer, errors included, in <c>x-amzn-RequestId</c>.</summary>
+    private static readonly string[] RequestIdHeaders = ["x-amzn-RequestId"];
+
     public string Name => ProviderName;
+
+    /// <summary>The OpenTelemetry GenAI well-known value for Bedrock.</summary>
+    public string GenAiProviderName => "aws.bedrock";
+
+    public IReadOnlyList<string> UpstreamRequestIdHeaders => RequestIdHeaders;
 
     /// <summary>Bedrock throttles and fails in bursts; take a deployment out sooner than an OpenAI one (the original design: 3).</summary>
     public int DefaultConsecutiveFailures => 3;

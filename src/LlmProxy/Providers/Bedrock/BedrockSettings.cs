@@ -30,9 +30,9 @@ internal static partial class BedrockSettings
     /// </summary>
     public static string? ResolveRegion(DeploymentOptions options)
     {
-        if (!string.IsNullOrWhiteSpace(options.Region))
+        if (BedrockDeploymentOptions.Of(options).Region is { } configured && !string.IsNullOrWhiteSpace(configured))
         {
-            return options.Region.Trim();
+            return configured.Trim();
         }
         if (options.UpstreamModel is { } model && ArnRegion().Match(model) is { Success: true } arn)
         {
@@ -66,4 +66,16 @@ internal static partial class BedrockSettings
 
     [GeneratedRegex(@"^bedrock-runtime(-fips)?\.(?<region>[a-z]{2}(-[a-z]+)+-[0-9]+)\.amazonaws\.com(\.cn)?$", RegexOptions.IgnoreCase)]
     private static partial Regex EndpointRegion();
+}
+
+/// <summary>
+/// The keys of a <c>bedrock</c> deployment's section that only Bedrock has, bound from the deployment's own configuration
+/// section next to the common ones (<c>LlmProxy:Models:{model}:Deployments:{id}:Region</c>).
+/// </summary>
+internal sealed class BedrockDeploymentOptions
+{
+    /// <summary>AWS region of the endpoint and of the SigV4 signature. No default: worked out as <see cref="BedrockSettings.ResolveRegion"/> says.</summary>
+    public string? Region { get; set; }
+
+    public static BedrockDeploymentOptions Of(DeploymentOptions options) => options.Configuration?.Get<BedrockDeploymentOptions>() ?? new();
 }

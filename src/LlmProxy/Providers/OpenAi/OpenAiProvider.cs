@@ -9,7 +9,15 @@ internal sealed class OpenAiProvider : IChatProvider
 {
     public const string ProviderName = "openai";
 
+    /// <summary>OpenAI and most compatible servers (vLLM, LiteLLM, Azure OpenAI) name their request id in <c>x-request-id</c>.</summary>
+    private static readonly string[] RequestIdHeaders = ["x-request-id"];
+
     public string Name => ProviderName;
+
+    /// <summary><c>openai</c>, also the OpenTelemetry GenAI well-known value.</summary>
+    public string GenAiProviderName => ProviderName;
+
+    public IReadOnlyList<string> UpstreamRequestIdHeaders => RequestIdHeaders;
 
     public void Validate(string path, DeploymentOptions options, ICollection<string> errors)
     {

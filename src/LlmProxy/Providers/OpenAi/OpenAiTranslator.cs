@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using LlmProxy.OpenAi;
 using LlmProxy.Pipeline;
 using LlmProxy.Routing;
+using LlmProxy.ServerSentEvents;
 
 namespace LlmProxy.Providers.OpenAi;
 

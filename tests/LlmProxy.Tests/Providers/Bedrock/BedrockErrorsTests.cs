@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using LlmProxy.Providers;
+using LlmProxy.Telemetry;
 using Xunit;
 
 namespace LlmProxy.Tests.Providers.Bedrock;
@@ -44,6 +45,25 @@ public class BedrockErrorsTests
         }
         response.Headers.TryAddWithoutValidation("x-amzn-RequestId", "6f1b0a6e-0000-4000-8000-000000000001");
         return response;
+    }
+
+    [Theory]
+    [InlineData("ValidationException", 400, UpstreamOutcomes.ClientError)]
+    [InlineData("ThrottlingException", 429, UpstreamOutcomes.RateLimited)]
+    [InlineData("ServiceQuotaExceededException", 400, UpstreamOutcomes.RateLimited)]
+    [InlineData("AccessDeniedException", 403, UpstreamOutcomes.AuthError)]
+    [InlineData("ResourceNotFoundException", 404, UpstreamOutcomes.ClientError)]
+    [InlineData("ModelTimeoutException", 408, UpstreamOutcomes.Timeout)]
+    [InlineData("ServiceUnavailableException", 503, UpstreamOutcomes.ServerError)]
+    [InlineData("InternalServerException", 500, UpstreamOutcomes.ServerError)]
+    public void TranslateError_BedrockType_MetricOutcomeFollowsTheMappedStatus(string type, int status, string outcome)
+    {
+        using var response = Response(status, $"{type}:http://internal.amazon.com/coral/com.amazon.bedrock/");
+
+        var failure = Translate(response, "{\"message\":\"m\"}");
+
+        // The reason stays Bedrock's own; the outcome label of attempts and failovers is not "other".
+        Assert.Equal(outcome, UpstreamOutcomes.FromFailure(failure));
     }
 
     [Theory]

@@ -18,7 +18,7 @@ public class BedrockProviderTests
         string? apiKeyEnv = null) => new()
         {
             Provider = "bedrock",
-            Region = region,
+            Configuration = BedrockTest.Section(region),
             BaseUrl = baseUrl,
             UpstreamModel = model,
             ApiKeyEnv = apiKeyEnv,
@@ -29,7 +29,32 @@ public class BedrockProviderTests
     public void Name_IsBedrock() => Assert.Equal("bedrock", BedrockTest.Provider().Name);
 
     [Fact]
+    public void GenAiProviderName_Bedrock_IsTheSemanticConventionValue() => Assert.Equal("aws.bedrock", ((IChatProvider)BedrockTest.Provider()).GenAiProviderName);
+
+    [Fact]
+    public void UpstreamRequestIdHeaders_Bedrock_AreAwsRequestId() =>
+        Assert.Equal(["x-amzn-RequestId"], ((IChatProvider)BedrockTest.Provider()).UpstreamRequestIdHeaders);
+
+    [Fact]
     public void Validate_RegionOnly_IsValid() => Assert.Empty(Validate(Options(region: "us-east-1")));
+
+    [Fact]
+    public void GetBaseUri_RegionKeyOfTheDeploymentSection_BoundByTheProvider()
+    {
+        // The README's shape: Region sits beside the common keys of the deployment, and only Bedrock knows it. The gateway
+        // hands each deployment its section (DeploymentConfigurationSectionsTests); Bedrock binds Region from there.
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["LlmProxy:Models:claude:Deployments:d:Provider"] = "bedrock",
+            ["LlmProxy:Models:claude:Deployments:d:Region"] = "eu-central-1",
+            ["LlmProxy:Models:claude:Deployments:d:UpstreamModel"] = "anthropic.claude-v2",
+        }).Build();
+        var options = new DeploymentOptions { Provider = "bedrock", UpstreamModel = "anthropic.claude-v2" };
+        options.Configuration = configuration.GetSection("LlmProxy:Models:claude:Deployments:d");
+
+        Assert.Empty(Validate(options));
+        Assert.Equal(new Uri("https://bedrock-runtime.eu-central-1.amazonaws.com"), BedrockTest.Provider().GetBaseUri(options));
+    }
 
     public static TheoryData<string, string?, string?, string> DerivedRegions => new()
     {

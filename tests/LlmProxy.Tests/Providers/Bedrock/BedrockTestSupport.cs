@@ -55,10 +55,14 @@ internal static class BedrockTest
     public static DeploymentOptions Options(Dictionary<string, string>? settings = null, string? upstreamModel = null, string region = "us-east-1") => new()
     {
         Provider = BedrockProvider.ProviderName,
-        Region = region,
+        Configuration = Section(region),
         UpstreamModel = upstreamModel,
         Settings = new Dictionary<string, string>(settings ?? [], StringComparer.OrdinalIgnoreCase),
     };
+
+    /// <summary>A deployment's configuration section holding the Bedrock-only keys, as binding from configuration sets it.</summary>
+    public static IConfigurationSection Section(string? region) =>
+        new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["d:Region"] = region }).Build().GetSection("d");
 
     public static BedrockProvider Provider(TimeProvider? time = null) => new(time ?? new FakeTimeProvider(Now), NullLoggerFactory.Instance);
 

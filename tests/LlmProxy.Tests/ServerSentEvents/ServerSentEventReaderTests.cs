@@ -1,7 +1,7 @@
 using System.Text;
-using LlmProxy.Providers.OpenAi;
+using LlmProxy.ServerSentEvents;
 
-namespace LlmProxy.Tests.Providers.OpenAi;
+namespace LlmProxy.Tests.ServerSentEvents;
 
 public sealed class ServerSentEventReaderTests
 {

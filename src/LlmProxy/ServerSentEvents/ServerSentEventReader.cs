@@ -1,10 +1,12 @@
 using System.Buffers;
 
-namespace LlmProxy.Providers.OpenAi;
+namespace LlmProxy.ServerSentEvents;
 
 /// <summary>
 /// Incremental parser for <c>text/event-stream</c>: bytes in any split, complete <c>data</c> payloads out.
-/// Only the <c>data</c> field matters for OpenAI streams; comments (keep-alives) and other fields are skipped.
+/// Only the <c>data</c> field is kept; comments (keep-alives) and other fields are skipped. Push-based, so a
+/// translator can feed it the pieces of an upstream body as they arrive (System.Net.ServerSentEvents'
+/// <c>SseParser</c> pulls from a stream and allocates an item per event, so it does not fit that shape).
 /// </summary>
 internal sealed class ServerSentEventReader
 {
