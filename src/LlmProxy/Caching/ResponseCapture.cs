@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using LlmProxy.Pipeline;
 
 namespace LlmProxy.Caching;
@@ -23,7 +22,7 @@ internal sealed class ResponseCapture(long maxBytes) : IChatResponseObserver
         _body = _bodyTooLarge ? null : body.ToArray();
     }
 
-    public void OnChunk(JsonObject chunk)
+    public void OnChunk(ReadOnlySpan<byte> chunkJson)
     {
         if (_streamEnded)
         {
@@ -32,7 +31,7 @@ internal sealed class ResponseCapture(long maxBytes) : IChatResponseObserver
             _streamEnded = false;
             _streamCompleted = false;
         }
-        (_stream ??= new StreamAssembler(maxBytes)).Add(chunk);
+        (_stream ??= new StreamAssembler(maxBytes)).Add(chunkJson);
     }
 
     public void OnStreamEnd(bool completed)

@@ -23,10 +23,10 @@ internal sealed class ResponseUsageObserver(ChatContext chat) : IChatResponseObs
     /// <summary>Completion tokens of what the client received: counted by <paramref name="tokenizer"/> when there is one, else estimated from its characters.</summary>
     public int EstimateCompletionTokens(Tokenizer? tokenizer) => _unparsedBodyTokens ?? _output.Tokens(tokenizer);
 
-    public void OnChunk(JsonObject chunk)
+    public void OnChunk(ReadOnlySpan<byte> chunkJson)
     {
         Chunks++;
-        UsageEstimator.AddChunkOutput(chunk, _output);
+        UsageEstimator.AddChunkOutput(chunkJson, _output);
     }
 
     public void OnResponse(ReadOnlySpan<byte> body)

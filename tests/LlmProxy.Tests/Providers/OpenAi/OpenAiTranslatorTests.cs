@@ -150,7 +150,13 @@ public sealed class OpenAiTranslatorTests
         public List<JsonObject> Chunks { get; } = [];
         public List<OpenAiError> Errors { get; } = [];
         public TokenUsage? Usage { get; private set; }
-        public void Chunk(JsonObject chunk) => Chunks.Add(chunk);
+        /// <summary>Each chunk as the client receives it: its JSON text.</summary>
+        public List<string> Texts { get; } = [];
+        public void Chunk(ReadOnlySpan<byte> chunkJson)
+        {
+            Texts.Add(Encoding.UTF8.GetString(chunkJson));
+            Chunks.Add(JsonNode.Parse(chunkJson)!.AsObject());
+        }
         public void Error(OpenAiError error) => Errors.Add(error);
         void IChatStreamSink.Usage(TokenUsage usage) => Usage = usage;
     }
