@@ -54,6 +54,17 @@ public sealed class UsageEstimatorTests
     }
 
     [Fact]
+    public void AddChunkOutput_EscapedAndNonAsciiText_CountedAsTheDecodedCharacters()
+    {
+        var output = new OutputText();
+
+        UsageEstimator.AddChunkOutput("""{"choices":[{"delta":{"content":"h\u00e9\n\"名\""},"index":0}],"model":"m"}"""u8, output);
+        UsageEstimator.AddChunkOutput("""{"choices":[{"index":0,"delta":{"content":"""u8, output); // cut short: adds nothing, throws nothing
+
+        Assert.Equal(6, output.Characters);
+    }
+
+    [Fact]
     public void AddChunkOutput_RoleOnlyAndUsageChunks_AddNothing()
     {
         var output = new OutputText();
