@@ -301,7 +301,7 @@ internal sealed partial class ResponseCacheMiddleware : IChatMiddleware
         _metrics.Hit(chat.Identity.Tenant.Name, chat.Route.Name);
         foreach (var observer in chat.ResponseObservers)
         {
-            observer.OnResponse(body.Span);
+            observer.OnResponse(body);
         }
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = "application/json";

@@ -29,7 +29,7 @@ internal sealed class ResponseUsageObserver(ChatContext chat) : IChatResponseObs
         UsageEstimator.AddChunkOutput(chunkJson, _output);
     }
 
-    public void OnResponse(ReadOnlySpan<byte> body)
+    public void OnResponse(ReadOnlyMemory<byte> body)
     {
         SawResponse = true;
         if (chat.Usage is not null)
@@ -39,7 +39,7 @@ internal sealed class ResponseUsageObserver(ChatContext chat) : IChatResponseObs
         }
         try
         {
-            if (JsonNode.Parse(body) is JsonObject completion)
+            if (JsonNode.Parse(body.Span) is JsonObject completion)
             {
                 UsageEstimator.AddCompletionOutput(completion, _output);
             }
