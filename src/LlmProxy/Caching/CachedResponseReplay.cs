@@ -77,19 +77,26 @@ internal static class CachedResponseReplay
         return chunks;
     }
 
-    /// <summary>Writes the chunks as server-sent events followed by <c>data: [DONE]</c>.</summary>
-    public static void WriteEvents(IReadOnlyList<JsonObject> chunks, ArrayBufferWriter<byte> output)
+    /// <summary>
+    /// Writes the chunks as server-sent events followed by <c>data: [DONE]</c>; returns where each chunk's JSON text lies in
+    /// <paramref name="output"/>'s written bytes (for observers, which see chunks as JSON text).
+    /// </summary>
+    public static Range[] WriteEvents(IReadOnlyList<JsonObject> chunks, ArrayBufferWriter<byte> output)
     {
+        var ranges = new Range[chunks.Count];
         using var writer = new Utf8JsonWriter(output, WriterOptions);
-        foreach (var chunk in chunks)
+        for (var i = 0; i < chunks.Count; i++)
         {
             output.Write("data: "u8);
+            var start = output.WrittenCount;
             writer.Reset(output);
-            chunk.WriteTo(writer);
+            chunks[i].WriteTo(writer);
             writer.Flush();
+            ranges[i] = start..output.WrittenCount;
             output.Write("\n\n"u8);
         }
         output.Write("data: [DONE]\n\n"u8);
+        return ranges;
     }
 
     private static JsonObject Chunk(JsonObject completion, int index, JsonObject delta, JsonNode? logprobs, JsonNode? finishReason)

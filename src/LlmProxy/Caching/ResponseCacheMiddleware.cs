@@ -277,12 +277,12 @@ internal sealed partial class ResponseCacheMiddleware : IChatMiddleware
             chat.CacheHit = true;
             _metrics.Hit(chat.Identity.Tenant.Name, chat.Route.Name);
             var events = new ArrayBufferWriter<byte>(body.Length * 2 + 512);
-            CachedResponseReplay.WriteEvents(chunks, events);
+            var ranges = CachedResponseReplay.WriteEvents(chunks, events);
             foreach (var observer in chat.ResponseObservers)
             {
-                foreach (var chunk in chunks)
+                foreach (var range in ranges)
                 {
-                    observer.OnChunk(chunk);
+                    observer.OnChunk(events.WrittenSpan[range]);
                 }
                 observer.OnStreamEnd(completed: true);
             }
@@ -301,7 +301,7 @@ internal sealed partial class ResponseCacheMiddleware : IChatMiddleware
         _metrics.Hit(chat.Identity.Tenant.Name, chat.Route.Name);
         foreach (var observer in chat.ResponseObservers)
         {
-            observer.OnResponse(body.Span);
+            observer.OnResponse(body);
         }
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = "application/json";

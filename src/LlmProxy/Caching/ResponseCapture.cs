@@ -1,5 +1,5 @@
+using System.Runtime.InteropServices;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using LlmProxy.Pipeline;
 
 namespace LlmProxy.Caching;
@@ -11,19 +11,20 @@ namespace LlmProxy.Caching;
 /// </summary>
 internal sealed class ResponseCapture(long maxBytes) : IChatResponseObserver
 {
-    private byte[]? _body;
+    private ReadOnlyMemory<byte>? _body;
     private bool _bodyTooLarge;
     private StreamAssembler? _stream;
     private bool _streamEnded;
     private bool _streamCompleted;
 
-    public void OnResponse(ReadOnlySpan<byte> body)
+    public void OnResponse(ReadOnlyMemory<byte> body)
     {
+        // Kept, not copied: the body handed to observers never changes afterwards.
         _bodyTooLarge = body.Length > maxBytes;
-        _body = _bodyTooLarge ? null : body.ToArray();
+        _body = _bodyTooLarge ? null : body;
     }
 
-    public void OnChunk(JsonObject chunk)
+    public void OnChunk(ReadOnlySpan<byte> chunkJson)
     {
         if (_streamEnded)
         {
@@ -32,7 +33,7 @@ internal sealed class ResponseCapture(long maxBytes) : IChatResponseObserver
             _streamEnded = false;
             _streamCompleted = false;
         }
-        (_stream ??= new StreamAssembler(maxBytes)).Add(chunk);
+        (_stream ??= new StreamAssembler(maxBytes)).Add(chunkJson);
     }
 
     public void OnStreamEnd(bool completed)
@@ -69,47 +70,88 @@ internal sealed class ResponseCapture(long maxBytes) : IChatResponseObserver
             RejectionReason = "too_large";
             return null;
         }
-        if (_body is null)
+        if (_body is not { } body)
         {
             RejectionReason = "no_response";
             return null;
         }
-        if (!IsCompleteCompletion(_body))
+        if (!IsCompleteCompletion(body.Span))
         {
             RejectionReason = "incomplete_choices";
             return null;
         }
         RejectionReason = null;
-        return _body;
+        return MemoryMarshal.TryGetArray(body, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length
+            ? segment.Array
+            : body.ToArray();
     }
 
-    /// <summary>A chat.completion with at least one choice, every choice ended with a finish_reason, and no error.</summary>
+    /// <summary>
+    /// A chat.completion with at least one choice, every choice ended with a finish_reason, and no error. Read forward-only
+    /// (the body was parsed once already, by the translator); invalid JSON is not complete.
+    /// </summary>
     internal static bool IsCompleteCompletion(ReadOnlySpan<byte> body)
     {
         try
         {
             var reader = new Utf8JsonReader(body);
-            using var document = JsonDocument.ParseValue(ref reader);
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object || root.TryGetProperty("error", out _)
-                || !root.TryGetProperty("choices", out var choices) || choices.ValueKind != JsonValueKind.Array || choices.GetArrayLength() == 0)
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
             {
                 return false;
             }
-            foreach (var choice in choices.EnumerateArray())
+            var choices = 0;
+            var complete = true;
+            var sawChoices = false;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                if (choice.ValueKind != JsonValueKind.Object
-                    || !choice.TryGetProperty("finish_reason", out var finishReason) || finishReason.ValueKind != JsonValueKind.String
-                    || finishReason.GetString() is not { Length: > 0 })
+                if (reader.ValueTextEquals("error"u8))
                 {
                     return false;
                 }
+                var isChoices = reader.ValueTextEquals("choices"u8);
+                reader.Read();
+                if (!isChoices)
+                {
+                    reader.Skip();
+                    continue;
+                }
+                if (reader.TokenType != JsonTokenType.StartArray)
+                {
+                    return false;
+                }
+                // A repeated "choices" counts as the last one, as a JSON tree keeps it.
+                sawChoices = true;
+                choices = 0;
+                complete = true;
+                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                {
+                    choices++;
+                    complete &= reader.TokenType == JsonTokenType.StartObject && HasFinishReason(ref reader);
+                    reader.Skip();
+                }
             }
-            return true;
+            return sawChoices && choices > 0 && complete;
         }
         catch (JsonException)
         {
             return false;
         }
+    }
+
+    /// <summary>Whether the choice object the reader is on has a non-empty string finish_reason; leaves the reader on the object's end.</summary>
+    private static bool HasFinishReason(ref Utf8JsonReader reader)
+    {
+        var found = false;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var isFinishReason = reader.ValueTextEquals("finish_reason"u8);
+            reader.Read();
+            if (isFinishReason)
+            {
+                found = reader.TokenType == JsonTokenType.String && reader.ValueSpan.Length > 0;
+            }
+            reader.Skip();
+        }
+        return found;
     }
 }

@@ -30,54 +30,97 @@ internal sealed class StreamAssembler
     /// <summary>True once the assembled response is known to exceed the size limit; nothing more is kept.</summary>
     public bool TooLarge { get; private set; }
 
-    public void Add(JsonObject chunk)
+    /// <summary>
+    /// Folds one chunk, given as its JSON text, into the response. Read forward-only without a JSON tree; only the values
+    /// kept whole (created, fingerprint, service tier, usage, log probabilities) become nodes. A chunk that is not valid
+    /// JSON makes the response unstorable.
+    /// </summary>
+    public void Add(ReadOnlySpan<byte> chunkJson)
     {
         if (TooLarge)
         {
             return;
         }
-        _id ??= ReadString(chunk["id"]);
-        _created ??= chunk["created"]?.DeepClone();
-        _model ??= ReadString(chunk["model"]);
-        if (_systemFingerprint is null && chunk["system_fingerprint"] is JsonValue fingerprint && fingerprint.GetValueKind() == JsonValueKind.String)
+        try
         {
-            _systemFingerprint = fingerprint.DeepClone();
+            var reader = new Utf8JsonReader(chunkJson);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return;
+            }
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                if (reader.ValueTextEquals("id"u8))
+                {
+                    reader.Read();
+                    ReadStringOnce(ref reader, ref _id);
+                }
+                else if (reader.ValueTextEquals("created"u8))
+                {
+                    reader.Read();
+                    _created ??= ReadNode(ref reader);
+                    reader.Skip();
+                }
+                else if (reader.ValueTextEquals("model"u8))
+                {
+                    reader.Read();
+                    ReadStringOnce(ref reader, ref _model);
+                }
+                else if (reader.ValueTextEquals("system_fingerprint"u8))
+                {
+                    reader.Read();
+                    if (_systemFingerprint is null && reader.TokenType == JsonTokenType.String)
+                    {
+                        _systemFingerprint = JsonValue.Create(reader.GetString());
+                    }
+                    reader.Skip();
+                }
+                else if (reader.ValueTextEquals("service_tier"u8))
+                {
+                    reader.Read();
+                    if (_serviceTier is null && reader.TokenType == JsonTokenType.String)
+                    {
+                        _serviceTier = JsonValue.Create(reader.GetString());
+                    }
+                    reader.Skip();
+                }
+                else if (reader.ValueTextEquals("usage"u8))
+                {
+                    reader.Read();
+                    if (reader.TokenType == JsonTokenType.StartObject)
+                    {
+                        _usage = JsonNode.Parse(ref reader);
+                    }
+                    else
+                    {
+                        reader.Skip();
+                    }
+                }
+                else if (reader.ValueTextEquals("choices"u8))
+                {
+                    reader.Read();
+                    if (reader.TokenType == JsonTokenType.StartArray)
+                    {
+                        AddChoices(ref reader);
+                    }
+                    else
+                    {
+                        reader.Skip();
+                    }
+                }
+                else
+                {
+                    reader.Read();
+                    reader.Skip();
+                }
+            }
         }
-        if (_serviceTier is null && chunk["service_tier"] is JsonValue tier && tier.GetValueKind() == JsonValueKind.String)
+        catch (JsonException)
         {
-            _serviceTier = tier.DeepClone();
-        }
-        if (chunk["usage"] is JsonObject usage)
-        {
-            _usage = usage.DeepClone();
-        }
-        if (chunk["choices"] is not JsonArray choices)
-        {
+            // Not what the client was sent as a chunk: do not store a response assembled from it.
+            TooLarge = true;
+            _choices.Clear();
             return;
-        }
-        foreach (var choiceNode in choices)
-        {
-            if (choiceNode is not JsonObject choice)
-            {
-                continue;
-            }
-            var index = ReadInt(choice["index"]) ?? 0;
-            if (!_choices.TryGetValue(index, out var state))
-            {
-                _choices[index] = state = new ChoiceState();
-            }
-            if (choice["delta"] is JsonObject delta)
-            {
-                AddDelta(state, delta);
-            }
-            if (choice["logprobs"] is JsonObject logprobs)
-            {
-                AddLogprobs(state, logprobs);
-            }
-            if (ReadString(choice["finish_reason"]) is { } finishReason)
-            {
-                state.FinishReason = finishReason;
-            }
         }
         if (_bytes > _maxBytes)
         {
@@ -86,77 +129,277 @@ internal sealed class StreamAssembler
         }
     }
 
-    private void AddDelta(ChoiceState state, JsonObject delta)
+    private void AddChoices(ref Utf8JsonReader reader)
     {
-        state.Role ??= ReadString(delta["role"]);
-        if (ReadString(delta["content"]) is { } content)
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
         {
-            (state.Content ??= new StringBuilder()).Append(content);
-            _bytes += content.Length;
-        }
-        if (ReadString(delta["refusal"]) is { } refusal)
-        {
-            (state.Refusal ??= new StringBuilder()).Append(refusal);
-            _bytes += refusal.Length;
-        }
-        if (delta["tool_calls"] is JsonArray toolCalls)
-        {
-            state.ToolCalls ??= [];
-            for (var position = 0; position < toolCalls.Count; position++)
+            if (reader.TokenType != JsonTokenType.StartObject)
             {
-                if (toolCalls[position] is not JsonObject call)
+                reader.Skip();
+                continue;
+            }
+            var index = FindInt(reader, "index"u8) ?? 0;
+            if (!_choices.TryGetValue(index, out var state))
+            {
+                _choices[index] = state = new ChoiceState();
+            }
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                if (reader.ValueTextEquals("delta"u8))
                 {
-                    continue;
-                }
-                var index = ReadInt(call["index"]) ?? position;
-                if (!state.ToolCalls.TryGetValue(index, out var merged))
-                {
-                    state.ToolCalls[index] = merged = new ToolCallState();
-                }
-                merged.Id ??= ReadString(call["id"]);
-                merged.Type ??= ReadString(call["type"]);
-                if (call["function"] is JsonObject function)
-                {
-                    merged.Name ??= ReadString(function["name"]);
-                    if (ReadString(function["arguments"]) is { } arguments)
+                    reader.Read();
+                    if (reader.TokenType == JsonTokenType.StartObject)
                     {
-                        merged.Arguments.Append(arguments);
-                        _bytes += arguments.Length;
+                        AddDelta(state, ref reader);
+                    }
+                    else
+                    {
+                        reader.Skip();
                     }
                 }
-                _bytes += 64;
-            }
-        }
-        if (delta["function_call"] is JsonObject functionCall)
-        {
-            state.FunctionCall ??= new ToolCallState();
-            state.FunctionCall.Name ??= ReadString(functionCall["name"]);
-            if (ReadString(functionCall["arguments"]) is { } arguments)
-            {
-                state.FunctionCall.Arguments.Append(arguments);
-                _bytes += arguments.Length;
+                else if (reader.ValueTextEquals("logprobs"u8))
+                {
+                    reader.Read();
+                    if (reader.TokenType == JsonTokenType.StartObject)
+                    {
+                        AddLogprobs(state, ref reader);
+                    }
+                    else
+                    {
+                        reader.Skip();
+                    }
+                }
+                else if (reader.ValueTextEquals("finish_reason"u8))
+                {
+                    reader.Read();
+                    if (ReadString(ref reader) is { } finishReason)
+                    {
+                        state.FinishReason = finishReason;
+                    }
+                }
+                else
+                {
+                    reader.Read();
+                    reader.Skip();
+                }
             }
         }
     }
 
-    private void AddLogprobs(ChoiceState state, JsonObject logprobs)
+    private void AddDelta(ChoiceState state, ref Utf8JsonReader reader)
     {
-        foreach (var part in (ReadOnlySpan<string>)["content", "refusal"])
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            if (logprobs[part] is JsonArray items)
+            if (reader.ValueTextEquals("role"u8))
             {
-                state.Logprobs ??= [];
-                if (!state.Logprobs.TryGetValue(part, out var list))
+                reader.Read();
+                ReadStringOnce(ref reader, ref state.Role);
+            }
+            else if (reader.ValueTextEquals("content"u8))
+            {
+                reader.Read();
+                _bytes += AppendString(ref reader, ref state.Content);
+            }
+            else if (reader.ValueTextEquals("refusal"u8))
+            {
+                reader.Read();
+                _bytes += AppendString(ref reader, ref state.Refusal);
+            }
+            else if (reader.ValueTextEquals("tool_calls"u8))
+            {
+                reader.Read();
+                if (reader.TokenType == JsonTokenType.StartArray)
                 {
-                    state.Logprobs[part] = list = [];
+                    state.ToolCalls ??= [];
+                    var position = 0;
+                    while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                    {
+                        if (reader.TokenType == JsonTokenType.StartObject)
+                        {
+                            AddToolCall(state.ToolCalls, FindInt(reader, "index"u8) ?? position, ref reader);
+                        }
+                        else
+                        {
+                            reader.Skip();
+                        }
+                        position++;
+                    }
                 }
-                foreach (var item in items)
+                else
                 {
-                    list.Add(item?.DeepClone());
-                    _bytes += 128;
+                    reader.Skip();
                 }
             }
+            else if (reader.ValueTextEquals("function_call"u8))
+            {
+                reader.Read();
+                if (reader.TokenType == JsonTokenType.StartObject)
+                {
+                    state.FunctionCall ??= new ToolCallState();
+                    AddFunction(state.FunctionCall, ref reader);
+                }
+                else
+                {
+                    reader.Skip();
+                }
+            }
+            else
+            {
+                reader.Read();
+                reader.Skip();
+            }
         }
+    }
+
+    private void AddToolCall(SortedDictionary<int, ToolCallState> calls, int index, ref Utf8JsonReader reader)
+    {
+        if (!calls.TryGetValue(index, out var merged))
+        {
+            calls[index] = merged = new ToolCallState();
+        }
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueTextEquals("id"u8))
+            {
+                reader.Read();
+                ReadStringOnce(ref reader, ref merged.Id);
+            }
+            else if (reader.ValueTextEquals("type"u8))
+            {
+                reader.Read();
+                ReadStringOnce(ref reader, ref merged.Type);
+            }
+            else if (reader.ValueTextEquals("function"u8))
+            {
+                reader.Read();
+                if (reader.TokenType == JsonTokenType.StartObject)
+                {
+                    AddFunction(merged, ref reader);
+                }
+                else
+                {
+                    reader.Skip();
+                }
+            }
+            else
+            {
+                reader.Read();
+                reader.Skip();
+            }
+        }
+        _bytes += 64;
+    }
+
+    private void AddFunction(ToolCallState call, ref Utf8JsonReader reader)
+    {
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueTextEquals("name"u8))
+            {
+                reader.Read();
+                ReadStringOnce(ref reader, ref call.Name);
+            }
+            else if (reader.ValueTextEquals("arguments"u8))
+            {
+                reader.Read();
+                StringBuilder? arguments = call.Arguments;
+                _bytes += AppendString(ref reader, ref arguments);
+            }
+            else
+            {
+                reader.Read();
+                reader.Skip();
+            }
+        }
+    }
+
+    private void AddLogprobs(ChoiceState state, ref Utf8JsonReader reader)
+    {
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var part = reader.ValueTextEquals("content"u8) ? "content" : reader.ValueTextEquals("refusal"u8) ? "refusal" : null;
+            reader.Read();
+            if (part is null || reader.TokenType != JsonTokenType.StartArray)
+            {
+                reader.Skip();
+                continue;
+            }
+            state.Logprobs ??= [];
+            if (!state.Logprobs.TryGetValue(part, out var list))
+            {
+                state.Logprobs[part] = list = [];
+            }
+            while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+            {
+                list.Add(ReadNode(ref reader));
+                _bytes += 128;
+            }
+        }
+    }
+
+    /// <summary>The value the reader is on as a node (null for JSON null); the reader is left on its last token.</summary>
+    private static JsonNode? ReadNode(ref Utf8JsonReader reader) =>
+        reader.TokenType == JsonTokenType.Null ? null : JsonNode.Parse(ref reader);
+
+    /// <summary>The string value the reader is on, or null for any other value (which is skipped).</summary>
+    private static string? ReadString(ref Utf8JsonReader reader)
+    {
+        if (reader.TokenType == JsonTokenType.String)
+        {
+            return reader.GetString();
+        }
+        reader.Skip();
+        return null;
+    }
+
+    /// <summary>Sets <paramref name="target"/> from the string value the reader is on unless it is set already; skips the value either way.</summary>
+    private static void ReadStringOnce(ref Utf8JsonReader reader, ref string? target)
+    {
+        if (target is null)
+        {
+            target = ReadString(ref reader);
+        }
+        else
+        {
+            reader.Skip();
+        }
+    }
+
+    /// <summary>Appends the string value the reader is on to <paramref name="builder"/> (created when needed); returns the characters added.</summary>
+    private static int AppendString(ref Utf8JsonReader reader, ref StringBuilder? builder)
+    {
+        if (reader.TokenType != JsonTokenType.String)
+        {
+            reader.Skip();
+            return 0;
+        }
+        builder ??= new StringBuilder();
+        var length = reader.HasValueSequence ? checked((int)reader.ValueSequence.Length) : reader.ValueSpan.Length;
+        char[]? rented = null;
+        var buffer = length <= 256 ? stackalloc char[256] : (rented = ArrayPool<char>.Shared.Rent(length));
+        var written = reader.CopyString(buffer);
+        builder.Append(buffer[..written]);
+        if (rented is not null)
+        {
+            ArrayPool<char>.Shared.Return(rented);
+        }
+        return written;
+    }
+
+    /// <summary>An integer property of the object the reader is on (a copy: the caller's reader does not move).</summary>
+    private static int? FindInt(Utf8JsonReader reader, ReadOnlySpan<byte> name)
+    {
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var found = reader.ValueTextEquals(name);
+            reader.Read();
+            if (found)
+            {
+                return reader.TokenType == JsonTokenType.Number && reader.TryGetInt32(out var value) ? value : null;
+            }
+            reader.Skip();
+        }
+        return null;
     }
 
     /// <summary>

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using LlmProxy.OpenAi;
 using LlmProxy.Pipeline;
 using LlmProxy.Providers;
@@ -13,18 +12,15 @@ namespace LlmProxy.Forwarding;
 /// </summary>
 internal sealed class ClientStreamSink : IChatStreamSink
 {
-    private static readonly JsonWriterOptions WriterOptions = new() { SkipValidation = true };
     private readonly ChatContext _chat;
     private readonly IUpstreamAuthenticator _authenticator;
     private readonly ArrayBufferWriter<byte> _output = new(4096);
-    private readonly Utf8JsonWriter _json;
 
     /// <param name="authenticator">The deployment's: an error event can carry upstream text, which must not repeat its secret.</param>
     public ClientStreamSink(ChatContext chat, IUpstreamAuthenticator authenticator)
     {
         _chat = chat;
         _authenticator = authenticator;
-        _json = new Utf8JsonWriter(_output, WriterOptions);
     }
 
     /// <summary>Bytes produced and not yet handed to the client.</summary>
@@ -34,25 +30,25 @@ internal sealed class ClientStreamSink : IChatStreamSink
     public bool Errored { get; private set; }
     public OpenAiError? ErrorSent { get; private set; }
 
-    public void Chunk(JsonObject chunk)
+    public void Chunk(ReadOnlySpan<byte> chunkJson)
     {
         if (Errored)
         {
             return;
         }
-        if (_chat.TimeToFirstToken is null && CarriesOutput(chunk))
+        if (_chat.TimeToFirstToken is null && CarriesOutput(chunkJson))
         {
             _chat.TimeToFirstToken = _chat.Elapsed;
         }
         foreach (var observer in _chat.ResponseObservers)
         {
-            observer.OnChunk(chunk);
+            observer.OnChunk(chunkJson);
         }
-        _output.Write("data: "u8);
-        _json.Reset(_output);
-        chunk.WriteTo(_json);
-        _json.Flush();
-        _output.Write("\n\n"u8);
+        var span = _output.GetSpan(chunkJson.Length + 8);
+        "data: "u8.CopyTo(span);
+        chunkJson.CopyTo(span[6..]);
+        "\n\n"u8.CopyTo(span[(6 + chunkJson.Length)..]);
+        _output.Advance(chunkJson.Length + 8);
         ChunksWritten++;
     }
 
@@ -86,9 +82,62 @@ internal sealed class ClientStreamSink : IChatStreamSink
         }
     }
 
-    private static bool CarriesOutput(JsonObject chunk) =>
-        chunk["choices"] is JsonArray { Count: > 0 } choices
-        && choices[0]?["delta"] is JsonObject delta
-        && ((delta["content"] is JsonValue content && content.GetValueKind() == JsonValueKind.String && content.GetValue<string>().Length > 0)
-            || delta["tool_calls"] is JsonArray);
+    /// <summary>
+    /// Whether the chunk's first choice carries output (non-empty content, or tool calls), read forward-only: this runs
+    /// for every chunk until the first one that does.
+    /// </summary>
+    internal static bool CarriesOutput(ReadOnlySpan<byte> chunkJson)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(chunkJson);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject || !FindProperty(ref reader, "choices"u8)
+                || reader.TokenType != JsonTokenType.StartArray || !reader.Read() || reader.TokenType != JsonTokenType.StartObject
+                || !FindProperty(ref reader, "delta"u8) || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return false;
+            }
+            var content = false;
+            var toolCalls = false;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                if (reader.ValueTextEquals("content"u8))
+                {
+                    reader.Read();
+                    content |= reader.TokenType == JsonTokenType.String && reader.ValueSpan.Length > 0;
+                }
+                else if (reader.ValueTextEquals("tool_calls"u8))
+                {
+                    reader.Read();
+                    toolCalls |= reader.TokenType == JsonTokenType.StartArray;
+                }
+                else
+                {
+                    reader.Read();
+                }
+                reader.Skip();
+            }
+            return content || toolCalls;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Moves a reader that is on an object's start to the value of its property <paramref name="name"/>; false when there is none.</summary>
+    private static bool FindProperty(ref Utf8JsonReader reader, ReadOnlySpan<byte> name)
+    {
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var found = reader.ValueTextEquals(name);
+            reader.Read();
+            if (found)
+            {
+                return true;
+            }
+            reader.Skip();
+        }
+        return false;
+    }
 }

@@ -23,13 +23,13 @@ internal sealed class ResponseUsageObserver(ChatContext chat) : IChatResponseObs
     /// <summary>Completion tokens of what the client received: counted by <paramref name="tokenizer"/> when there is one, else estimated from its characters.</summary>
     public int EstimateCompletionTokens(Tokenizer? tokenizer) => _unparsedBodyTokens ?? _output.Tokens(tokenizer);
 
-    public void OnChunk(JsonObject chunk)
+    public void OnChunk(ReadOnlySpan<byte> chunkJson)
     {
         Chunks++;
-        UsageEstimator.AddChunkOutput(chunk, _output);
+        UsageEstimator.AddChunkOutput(chunkJson, _output);
     }
 
-    public void OnResponse(ReadOnlySpan<byte> body)
+    public void OnResponse(ReadOnlyMemory<byte> body)
     {
         SawResponse = true;
         if (chat.Usage is not null)
@@ -39,7 +39,7 @@ internal sealed class ResponseUsageObserver(ChatContext chat) : IChatResponseObs
         }
         try
         {
-            if (JsonNode.Parse(body) is JsonObject completion)
+            if (JsonNode.Parse(body.Span) is JsonObject completion)
             {
                 UsageEstimator.AddCompletionOutput(completion, _output);
             }

@@ -33,14 +33,133 @@ internal static class UsageEstimator
     }
 
     /// <summary>
-    /// Adds the model output carried by one <c>chat.completion.chunk</c> to <paramref name="output"/>: content, refusal,
-    /// reasoning and tool call names and arguments of every choice.
+    /// Adds the model output carried by one <c>chat.completion.chunk</c>, given as its JSON text, to <paramref name="output"/>:
+    /// content, refusal, reasoning and tool call names and arguments of every choice. Read forward-only, without a JSON tree;
+    /// a chunk that is not valid JSON adds what was read before the fault.
     /// </summary>
-    public static void AddChunkOutput(JsonObject chunk, OutputText output)
+    public static void AddChunkOutput(ReadOnlySpan<byte> chunkJson, OutputText output)
     {
-        ArgumentNullException.ThrowIfNull(chunk);
         ArgumentNullException.ThrowIfNull(output);
-        AddOutput(chunk, "delta", output);
+        try
+        {
+            var reader = new Utf8JsonReader(chunkJson);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return;
+            }
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isChoices = reader.ValueTextEquals("choices"u8);
+                reader.Read();
+                if (!isChoices || reader.TokenType != JsonTokenType.StartArray)
+                {
+                    reader.Skip();
+                    continue;
+                }
+                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                {
+                    if (reader.TokenType != JsonTokenType.StartObject)
+                    {
+                        reader.Skip();
+                        continue;
+                    }
+                    while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                    {
+                        var isDelta = reader.ValueTextEquals("delta"u8);
+                        reader.Read();
+                        if (isDelta && reader.TokenType == JsonTokenType.StartObject)
+                        {
+                            AddDelta(ref reader, output);
+                        }
+                        else
+                        {
+                            reader.Skip();
+                        }
+                    }
+                }
+            }
+        }
+        catch (JsonException)
+        {
+        }
+    }
+
+    /// <summary>Reads a delta object (the reader on its start, left on its end) into <paramref name="output"/>.</summary>
+    private static void AddDelta(ref Utf8JsonReader reader, OutputText output)
+    {
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var isText = reader.ValueTextEquals("content"u8) || reader.ValueTextEquals("refusal"u8) || reader.ValueTextEquals("reasoning_content"u8);
+            var isToolCalls = !isText && reader.ValueTextEquals("tool_calls"u8);
+            reader.Read();
+            if (isText)
+            {
+                AddString(ref reader, output);
+            }
+            else if (isToolCalls && reader.TokenType == JsonTokenType.StartArray)
+            {
+                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                {
+                    if (reader.TokenType != JsonTokenType.StartObject)
+                    {
+                        reader.Skip();
+                        continue;
+                    }
+                    while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                    {
+                        var isFunction = reader.ValueTextEquals("function"u8);
+                        reader.Read();
+                        if (isFunction && reader.TokenType == JsonTokenType.StartObject)
+                        {
+                            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                            {
+                                var isPart = reader.ValueTextEquals("name"u8) || reader.ValueTextEquals("arguments"u8);
+                                reader.Read();
+                                if (isPart)
+                                {
+                                    AddString(ref reader, output);
+                                }
+                                else
+                                {
+                                    reader.Skip();
+                                }
+                            }
+                        }
+                        else
+                        {
+                            reader.Skip();
+                        }
+                    }
+                }
+            }
+            else
+            {
+                reader.Skip();
+            }
+        }
+    }
+
+    /// <summary>Adds a string value (the reader on it) to <paramref name="output"/> without allocating a string; other values are skipped.</summary>
+    private static void AddString(ref Utf8JsonReader reader, OutputText output)
+    {
+        if (reader.TokenType != JsonTokenType.String)
+        {
+            reader.Skip();
+            return;
+        }
+        var length = reader.HasValueSequence ? checked((int)reader.ValueSequence.Length) : reader.ValueSpan.Length;
+        if (length == 0)
+        {
+            return;
+        }
+        char[]? rented = null;
+        var buffer = length <= 256 ? stackalloc char[256] : (rented = System.Buffers.ArrayPool<char>.Shared.Rent(length));
+        var written = reader.CopyString(buffer);
+        output.Add(buffer[..written]);
+        if (rented is not null)
+        {
+            System.Buffers.ArrayPool<char>.Shared.Return(rented);
+        }
     }
 
     /// <summary>Adds the messages of every choice of a complete <c>chat.completion</c> object to <paramref name="output"/>.</summary>
@@ -98,9 +217,11 @@ internal sealed class OutputText
     /// <summary>Characters of output seen, kept or not.</summary>
     public long Characters { get; private set; }
 
-    public void Add(string? text)
+    public void Add(string? text) => Add(text.AsSpan());
+
+    public void Add(ReadOnlySpan<char> text)
     {
-        if (string.IsNullOrEmpty(text))
+        if (text.IsEmpty)
         {
             return;
         }
@@ -108,7 +229,7 @@ internal sealed class OutputText
         var room = KeptCharacters - _kept.Length;
         if (room > 0)
         {
-            _kept.Append(text, 0, Math.Min(room, text.Length));
+            _kept.Append(text[..Math.Min(room, text.Length)]);
         }
     }
 

@@ -69,11 +69,11 @@ internal sealed class ChatContextFeature(ChatContext context) : IChatContextFeat
 /// <summary>Sees the OpenAI-shaped response exactly as it is sent to the client.</summary>
 public interface IChatResponseObserver
 {
-    /// <summary>A complete non-streamed response body (chat.completion JSON).</summary>
-    void OnResponse(ReadOnlySpan<byte> body) { }
+    /// <summary>A complete non-streamed response body (chat.completion JSON). Its bytes never change afterwards: an observer may keep them without a copy.</summary>
+    void OnResponse(ReadOnlyMemory<byte> body) { }
 
-    /// <summary>One streamed chat.completion.chunk, serialized as sent.</summary>
-    void OnChunk(System.Text.Json.Nodes.JsonObject chunk) { }
+    /// <summary>One streamed chat.completion.chunk: its JSON text (UTF-8) as sent, valid only during the call.</summary>
+    void OnChunk(ReadOnlySpan<byte> chunkJson) { }
 
     /// <summary>The stream ended; <paramref name="completed"/> is false when it ended with an error or was cut short.</summary>
     void OnStreamEnd(bool completed) { }

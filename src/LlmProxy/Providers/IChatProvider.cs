@@ -109,10 +109,14 @@ public interface IChatStreamTranslator
     void Complete(IChatStreamSink sink);
 }
 
+/// <summary>
+/// Where a stream translator sends what the client receives. Chunks travel as their JSON bytes: an OpenAI upstream's events
+/// pass through with only <c>model</c> rewritten, and nothing downstream needs a JSON tree of them.
+/// </summary>
 public interface IChatStreamSink
 {
-    /// <summary>Sends one chunk to the client.</summary>
-    void Chunk(System.Text.Json.Nodes.JsonObject chunk);
+    /// <summary>Sends one <c>chat.completion.chunk</c>, given as its JSON text (UTF-8), to the client. The bytes are copied before this returns.</summary>
+    void Chunk(ReadOnlySpan<byte> chunkJson);
 
     /// <summary>Sends a terminal error event; nothing follows it.</summary>
     void Error(OpenAiError error);

@@ -72,4 +72,14 @@ public class RequestPathBenchmarks
 
     [Benchmark(Description = "client body from upstream completion (OpenAI)")]
     public TranslatedResponse TranslateResponse() => _translator.TranslateResponse(HotPathData.Completion);
+
+    [Benchmark(Description = "client body from upstream completion (OpenAI), captured and made a cache entry")]
+    public byte[] TranslateResponseCaptured()
+    {
+        var translated = _translator.TranslateResponse(HotPathData.Completion);
+        var capture = new LlmProxy.Caching.ResponseCapture(1024 * 1024);
+        capture.OnResponse(translated.Body);
+        var completion = capture.TryGetCompletion(streamed: false, translated.Usage) ?? throw new InvalidOperationException(capture.RejectionReason);
+        return LlmProxy.Caching.CacheEntry.Create(completion, DateTimeOffset.UnixEpoch);
+    }
 }

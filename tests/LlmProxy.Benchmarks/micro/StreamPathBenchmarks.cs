@@ -67,6 +67,21 @@ public class StreamPathBenchmarks
         return sink;
     }
 
+    [Benchmark(Description = "OpenAI stream translation, cache capture and metering observers, cacheable completion built")]
+    public int OpenAiStreamTranslationObserved()
+    {
+        var chat = new ChatContext(new DefaultHttpContext(), _identity, _request, _route);
+        var capture = new LlmProxy.Caching.ResponseCapture(1024 * 1024);
+        chat.ResponseObservers.Add(capture);
+        chat.ResponseObservers.Add(new LlmProxy.Metering.ResponseUsageObserver(chat));
+        var sink = new ClientStreamSink(chat, BearerTokenAuthenticator.FromEnvironment(null));
+        var translator = new OpenAiTranslator(_request, _deployment).CreateStreamTranslator();
+        translator.Process(HotPathData.OpenAiStream, sink);
+        translator.Complete(sink);
+        sink.Done();
+        return capture.TryGetCompletion(streamed: true, chat.Usage)?.Length ?? throw new InvalidOperationException(capture.RejectionReason);
+    }
+
     [Benchmark(Description = "TranslatingStream: upstream bytes to client bytes (OpenAI)")]
     public async Task<long> TranslatingStreamOpenAi()
     {

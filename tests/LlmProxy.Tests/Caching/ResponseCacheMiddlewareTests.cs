@@ -413,7 +413,7 @@ public sealed class ResponseCacheMiddlewareTests : IDisposable
         public int Chunks;
         public int Ends;
 
-        public void OnChunk(JsonObject chunk) => Chunks++;
+        public void OnChunk(ReadOnlySpan<byte> chunkJson) => Chunks++;
 
         public void OnStreamEnd(bool completed) => Ends++;
     }

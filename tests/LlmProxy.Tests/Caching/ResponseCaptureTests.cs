@@ -20,6 +20,11 @@ public sealed class ResponseCaptureTests
     [InlineData("""{"id":"x","object":"chat.completion","choices":[]}""")]
     [InlineData("""{"error":{"message":"boom"}}""")]
     [InlineData("""not json""")]
+    [InlineData("""{"id":"x","choices":[{"index":0,"finish_reason":"stop"},{"index":1,"finish_reason":""}]}""")]
+    [InlineData("""{"id":"x","choices":[{"index":0,"finish_reason":"stop"}],"error":null}""")]
+    [InlineData("""{"id":"x","choices":[{"index":0,"message":{"finish_reason":"stop"}}]}""")]
+    [InlineData("""{"id":"x","choices":[{"index":0,"finish_reason":"stop"}""")]
+    [InlineData("""{"id":"x","choices":{"index":0,"finish_reason":"stop"}}""")]
     public void TryGetCompletion_IncompleteOrErrorBody_ReturnsNull(string body)
     {
         var capture = new ResponseCapture(1024 * 1024);
@@ -27,6 +32,16 @@ public sealed class ResponseCaptureTests
 
         Assert.Null(capture.TryGetCompletion(streamed: false, null));
         Assert.Equal("incomplete_choices", capture.RejectionReason);
+    }
+
+    [Fact]
+    public void TryGetCompletion_BodyKeptWithoutACopy_IsTheBodyTheClientWasSent()
+    {
+        var body = Encoding.UTF8.GetBytes("""{"id":"x","choices":[{"finish_reason":"stop","index":0},{"index":1,"finish_reason":"length"}],"usage":null}""");
+        var capture = new ResponseCapture(1024 * 1024);
+        capture.OnResponse(body);
+
+        Assert.Same(body, capture.TryGetCompletion(streamed: false, null));
     }
 
     [Fact]

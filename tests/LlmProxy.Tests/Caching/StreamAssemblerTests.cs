@@ -33,6 +33,42 @@ public sealed class StreamAssemblerTests
     }
 
     [Fact]
+    public void Build_ChunkBytesAsAnUpstreamWritesThem_EscapesUnicodeAndPropertyOrderDoNotMatter()
+    {
+        var assembler = new StreamAssembler(1024 * 1024);
+        // index after the delta (in the choice and in the tool call), escaped and non-ASCII text, spacing: read as JSON, not as a layout.
+        assembler.Add(Encoding.UTF8.GetBytes("""{ "choices" : [ {"delta":{"role":"assistant","content":"h\u00e9 \"q\"\n"},"index":1} ], "model":"m","id":"c1","created":7}"""));
+        assembler.Add(Encoding.UTF8.GetBytes("""{"id":"c1","choices":[{"delta":{"content":"名前","tool_calls":[{"function":{"arguments":"{\"a\":"},"id":"t1","type":"function","index":2}]},"index":1}]}"""));
+        assembler.Add(Encoding.UTF8.GetBytes("""{"id":"c1","choices":[{"delta":{"tool_calls":[{"function":{"name":"f","arguments":"1}"},"index":2}]},"finish_reason":"tool_calls","index":1}]}"""));
+
+        var completion = Build(assembler);
+
+        var choice = Assert.Single(completion["choices"]!.AsArray())!;
+        Assert.Equal(1, choice["index"]!.GetValue<int>());
+        Assert.Equal("hé \"q\"\n名前", choice["message"]!["content"]!.GetValue<string>());
+        var call = Assert.Single(choice["message"]!["tool_calls"]!.AsArray())!;
+        Assert.Equal("t1", call["id"]!.GetValue<string>());
+        Assert.Equal("f", call["function"]!["name"]!.GetValue<string>());
+        Assert.Equal("{\"a\":1}", call["function"]!["arguments"]!.GetValue<string>());
+        Assert.Equal("tool_calls", choice["finish_reason"]!.GetValue<string>());
+        Assert.Equal(7, completion["created"]!.GetValue<int>());
+        Assert.Equal("m", completion["model"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public void Build_AChunkThatIsNotJson_NothingToStore()
+    {
+        var assembler = new StreamAssembler(1024 * 1024);
+        foreach (var chunk in CacheTestData.TextChunks("Hi"))
+        {
+            assembler.Add(chunk);
+        }
+        assembler.Add("{\"choices\":["u8);
+
+        Assert.Null(assembler.Build(CacheTestData.Usage));
+    }
+
+    [Fact]
     public void Build_UsageChunkSeen_PrefersItOverMeteredUsage()
     {
         var assembler = new StreamAssembler(1024 * 1024);

@@ -48,9 +48,20 @@ public sealed class UsageEstimatorTests
             """)!.AsObject();
         var output = new OutputText();
 
-        UsageEstimator.AddChunkOutput(chunk, output);
+        UsageEstimator.AddChunkOutput(chunk.ToChunkBytes(), output);
 
         Assert.Equal(5 + 3 + 2 + 1 + 4, output.Characters);
+    }
+
+    [Fact]
+    public void AddChunkOutput_EscapedAndNonAsciiText_CountedAsTheDecodedCharacters()
+    {
+        var output = new OutputText();
+
+        UsageEstimator.AddChunkOutput("""{"choices":[{"delta":{"content":"h\u00e9\n\"名\""},"index":0}],"model":"m"}"""u8, output);
+        UsageEstimator.AddChunkOutput("""{"choices":[{"index":0,"delta":{"content":"""u8, output); // cut short: adds nothing, throws nothing
+
+        Assert.Equal(6, output.Characters);
     }
 
     [Fact]
@@ -58,8 +69,8 @@ public sealed class UsageEstimatorTests
     {
         var output = new OutputText();
 
-        UsageEstimator.AddChunkOutput(JsonNode.Parse("""{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}""")!.AsObject(), output);
-        UsageEstimator.AddChunkOutput(JsonNode.Parse("""{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}""")!.AsObject(), output);
+        UsageEstimator.AddChunkOutput(JsonNode.Parse("""{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}""")!.AsObject().ToChunkBytes(), output);
+        UsageEstimator.AddChunkOutput(JsonNode.Parse("""{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}""")!.AsObject().ToChunkBytes(), output);
 
         Assert.Equal(0, output.Characters);
         Assert.Equal(0, output.Tokens(tokenizer: null));

@@ -23,6 +23,8 @@ internal sealed class ConverseStreamTranslator : IChatStreamTranslator
 
     /// <summary>Bedrock content block index to OpenAI tool call index (0, 1, 2... over tool blocks only).</summary>
     private readonly Dictionary<int, int> _toolIndexByBlock = [];
+    private readonly System.Buffers.ArrayBufferWriter<byte> _chunkBuffer = new(512);
+    private readonly Utf8JsonWriter _chunkWriter;
     private IChatStreamSink? _sink;
     private bool _roleSent;
     private bool _stopped;
@@ -36,6 +38,7 @@ internal sealed class ConverseStreamTranslator : IChatStreamTranslator
         _deploymentId = deploymentId;
         _created = time.GetUtcNow().ToUnixTimeSeconds();
         _onMessage = OnMessage;
+        _chunkWriter = new Utf8JsonWriter(_chunkBuffer, new JsonWriterOptions { SkipValidation = true });
     }
 
     private bool Completed => _stopped && _metadataSeen;
@@ -231,7 +234,14 @@ internal sealed class ConverseStreamTranslator : IChatStreamTranslator
         ["model"] = _request.Model,
     };
 
-    private void Send(JsonObject chunk) => _sink!.Chunk(chunk);
+    private void Send(JsonObject chunk)
+    {
+        _chunkBuffer.ResetWrittenCount();
+        _chunkWriter.Reset(_chunkBuffer);
+        chunk.WriteTo(_chunkWriter);
+        _chunkWriter.Flush();
+        _sink!.Chunk(_chunkBuffer.WrittenSpan);
+    }
 
     private OpenAiError ProtocolError(string what) =>
         new($"Deployment '{_deploymentId}' {what}.", "upstream_error", null, "upstream_protocol_error");

@@ -199,6 +199,8 @@ internal sealed class OpenAiTranslator(ChatRequest request, Deployment deploymen
     private sealed class StreamTranslator(ChatRequest request, Deployment deployment) : IChatStreamTranslator
     {
         private readonly ServerSentEventReader _reader = new();
+        private readonly ArrayBufferWriter<byte> _output = new(1024);
+        private readonly byte[] _model = JsonEncodedText.Encode(request.Model).EncodedUtf8Bytes.ToArray();
         private bool _done;
         private bool _failed;
 
@@ -223,42 +225,28 @@ internal sealed class OpenAiTranslator(ChatRequest request, Deployment deploymen
                 return;
             }
 
-            JsonObject chunk;
-            try
+            _output.ResetWrittenCount();
+            switch (OpenAiChunkRewriter.Rewrite(data, _model, request.IncludeUsage, _output, out var usage))
             {
-                chunk = JsonNode.Parse(data) as JsonObject ?? throw new JsonException("not an object");
+                case ChunkRewrite.Malformed:
+                    Fail(sink, new OpenAiError($"Deployment '{deployment.Id}' sent a malformed stream event.", "upstream_error", null, "upstream_protocol_error"));
+                    return;
+                case ChunkRewrite.Error:
+                    var error = TryReadError(data);
+                    Fail(sink, new OpenAiError(
+                        $"Deployment '{deployment.Id}' failed mid-stream" + (error is null ? "." : $": {error.Message}"),
+                        error?.Type ?? "upstream_error", null, error?.Code ?? "upstream_error"));
+                    return;
             }
-            catch (JsonException)
-            {
-                Fail(sink, new OpenAiError($"Deployment '{deployment.Id}' sent a malformed stream event.", "upstream_error", null, "upstream_protocol_error"));
-                return;
-            }
-
-            if (chunk["error"] is JsonObject)
-            {
-                var error = TryReadError(data);
-                Fail(sink, new OpenAiError(
-                    $"Deployment '{deployment.Id}' failed mid-stream" + (error is null ? "." : $": {error.Message}"),
-                    error?.Type ?? "upstream_error", null, error?.Code ?? "upstream_error"));
-                return;
-            }
-
-            var usageNode = chunk["usage"];
-            if (OpenAiUsage.Read(usageNode) is { } usage)
+            if (usage is not null)
             {
                 sink.Usage(usage);
             }
-            if (!request.IncludeUsage)
+            if (_output.WrittenCount > 0)
             {
-                // The gateway asked for usage on the client's behalf; the client must not see what it did not ask for.
-                if (chunk["choices"] is JsonArray { Count: 0 } && usageNode is JsonObject)
-                {
-                    return;
-                }
-                chunk.Remove("usage");
+                // A usage-only chunk for a client that did not ask for usage was skipped: the gateway asked on its behalf.
+                sink.Chunk(_output.WrittenSpan);
             }
-            chunk["model"] = request.Model;
-            sink.Chunk(chunk);
         }
 
         private void Fail(IChatStreamSink sink, OpenAiError error)

@@ -21,11 +21,11 @@ internal sealed class RecordingSink : IChatStreamSink
     public OpenAiError? ErrorSent { get; private set; }
     public List<TokenUsage> Usages { get; } = [];
 
-    public void Chunk(JsonObject chunk)
+    public void Chunk(ReadOnlySpan<byte> chunkJson)
     {
         Assert.Null(ErrorSent); // nothing may follow an error
-        Chunks.Add((JsonObject)chunk.DeepClone());
-        Events.Add(chunk.ToJsonString());
+        Chunks.Add(JsonNode.Parse(chunkJson)!.AsObject());
+        Events.Add(Encoding.UTF8.GetString(chunkJson));
     }
 
     public void Error(OpenAiError error)

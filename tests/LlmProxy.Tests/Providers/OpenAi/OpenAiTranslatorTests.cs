@@ -150,7 +150,13 @@ public sealed class OpenAiTranslatorTests
         public List<JsonObject> Chunks { get; } = [];
         public List<OpenAiError> Errors { get; } = [];
         public TokenUsage? Usage { get; private set; }
-        public void Chunk(JsonObject chunk) => Chunks.Add(chunk);
+        /// <summary>Each chunk as the client receives it: its JSON text.</summary>
+        public List<string> Texts { get; } = [];
+        public void Chunk(ReadOnlySpan<byte> chunkJson)
+        {
+            Texts.Add(Encoding.UTF8.GetString(chunkJson));
+            Chunks.Add(JsonNode.Parse(chunkJson)!.AsObject());
+        }
         public void Error(OpenAiError error) => Errors.Add(error);
         void IChatStreamSink.Usage(TokenUsage usage) => Usage = usage;
     }
@@ -180,6 +186,38 @@ public sealed class OpenAiTranslatorTests
         Assert.All(sink.Chunks, c => Assert.Equal("client-model", c["model"]!.GetValue<string>()));
         Assert.Equal(new TokenUsage(5, 2, 7), sink.Usage);
         Assert.Empty(sink.Errors);
+    }
+
+    [Fact]
+    public void Stream_EventsSplitAcrossReads_EachChunkIsTheUpstreamsBytesWithTheModelRewritten()
+    {
+        // Fed one byte at a time (Stream does), so events, escapes and multi-byte characters are all split between reads.
+        const string upstream =
+            "data: {\"id\":\"c\", \"model\":\"upstream-model\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"h\u00e9 \\\"model\\\" 名前\"}}],\"usage\":null}\r\n\r\n" +
+            ": keep-alive\n\n" +
+            "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"x\":{\"model\":\"upstream-model\"}}\n\n" +
+            "data: [DONE]\n\n";
+
+        var sink = Stream("""{"model":"client-model","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}""", upstream);
+
+        Assert.Equal(
+            [
+                "{\"id\":\"c\", \"model\":\"client-model\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"h\u00e9 \\\"model\\\" 名前\"}}],\"usage\":null}",
+                "{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"x\":{\"model\":\"upstream-model\"},\"model\":\"client-model\"}",
+            ],
+            sink.Texts);
+        Assert.Equal("hé \"model\" 名前", sink.Chunks[0]["choices"]![0]!["delta"]!["content"]!.GetValue<string>());
+        Assert.Empty(sink.Errors);
+    }
+
+    [Fact]
+    public void Stream_MalformedEvent_BecomesTerminalProtocolError()
+    {
+        var sink = Stream("""{"model":"client-model","messages":[{"role":"user","content":"hi"}],"stream":true}""",
+            "data: {\"model\":\"upstream-model\",\"choices\":[]}\n\ndata: {\"choices\":[}\n\ndata: {\"choices\":[]}\n\ndata: [DONE]\n\n");
+
+        Assert.Single(sink.Chunks);
+        Assert.Equal("upstream_protocol_error", Assert.Single(sink.Errors).Code);
     }
 
     [Fact]
